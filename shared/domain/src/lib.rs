@@ -1,1 +1,21 @@
-//! placeholder
+//! The billing domain, free of I/O: identifiers parsed at the edge, integer KRW, the
+//! Asia/Seoul period calendar, and the subscription and charge-attempt state machines.
+//!
+//! Everything here is deterministic given its inputs, so the rules that decide when a
+//! customer is charged can be unit-tested without a clock, a database or Toss.
+
+mod attempt;
+mod ids;
+mod money;
+mod period;
+mod plan;
+mod subscription;
+
+pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
+pub use ids::{
+    AuthKey, BillingKey, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey, SubscriptionId,
+};
+pub use money::Krw;
+pub use period::{SEOUL, kst_day_start, kst_days_after, period_due_at, period_start};
+pub use plan::{ConfigError, DunningPolicy, Plan};
+pub use subscription::{CancelReason, DeclineKind, Dunning, NextAction, Status, Subscription};

@@ -1,0 +1,534 @@
+//! The subscription state machine: what the sweep should do next, and how each charge
+//! outcome moves a subscription. Pure functions of (state, time, policy).
+
+use chrono::{DateTime, Utc};
+
+use crate::period::{kst_days_after, period_due_at, period_start};
+use crate::{BillingKey, CustomerKey, DunningPolicy, Plan, SubscriptionId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Card registered, first charge not (yet) successful: no access.
+    Incomplete,
+    Active,
+    /// A renewal was declined; retries are scheduled.
+    PastDue,
+    /// Terminal. Registering a card again starts a new subscription.
+    Canceled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incomplete => "incomplete",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::Incomplete,
+            Self::Active,
+            Self::PastDue,
+            Self::Canceled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// `cancel_at_period_end` was set and the period ended.
+    PeriodEnd,
+    /// Every dunning retry failed, or the card could never succeed and the window closed.
+    DunningExhausted,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PeriodEnd => "period_end",
+            Self::DunningExhausted => "dunning_exhausted",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::PeriodEnd, Self::DunningExhausted]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+    }
+}
+
+/// How a declined charge bears on the retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclineKind {
+    /// Worth trying again on a later day (limit exceeded, insufficient funds, issuer refusal).
+    Soft,
+    /// The card can never succeed (stopped, expired, billing key unknown): only a new card helps.
+    NeedsNewCard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dunning {
+    /// When the first renewal of this cycle was declined.
+    pub started_at: DateTime<Utc>,
+    /// Declined attempts in this cycle, the first one included.
+    pub failed_attempts: u32,
+    pub card_unusable: bool,
+    pub last_code: String,
+}
+
+/// What the sweep should do with a subscription at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextAction {
+    Nothing,
+    /// Charge `period` (a renewal, or a dunning retry when past due).
+    Charge {
+        period: u32,
+    },
+    /// Only finish an attempt already under way (the first charge's outcome is unknown).
+    ReconcileOnly,
+    Cancel(CancelReason),
+    /// Canceled, but its billing key still exists at Toss.
+    DeleteBillingKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub customer_key: CustomerKey,
+    pub status: Status,
+    /// `None` once deleted at Toss.
+    pub billing_key: Option<BillingKey>,
+    /// Masked as Toss returns it (`43301234****123*`).
+    pub card_number_masked: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+    /// The moment of the first successful charge: every period is computed from it.
+    pub anchor: Option<DateTime<Utc>>,
+    /// The period the next charge is for (0 = the first month).
+    pub next_period: u32,
+    /// Attempts already applied to this subscription for `next_period`.
+    pub attempts: u32,
+    /// When the sweep should next act; `None` when there is nothing to do.
+    pub next_charge_at: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// Plan credits granted so far, one grant per paid period.
+    pub credits: u64,
+    pub cancel_at_period_end: bool,
+    pub dunning: Option<Dunning>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<CancelReason>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version, bumped on every write.
+    pub version: u64,
+}
+
+impl Subscription {
+    /// A new subscription whose first charge is about to be attempted.
+    pub fn new(
+        id: SubscriptionId,
+        customer_key: CustomerKey,
+        billing_key: BillingKey,
+        card_number_masked: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            customer_key,
+            status: Status::Incomplete,
+            billing_key: Some(billing_key),
+            card_number_masked,
+            customer_email: None,
+            customer_name: None,
+            anchor: None,
+            next_period: 0,
+            attempts: 0,
+            // Due at once, so that an interrupted first charge is reconciled by the sweep.
+            next_charge_at: Some(now),
+            current_period_end: None,
+            credits: 0,
+            cancel_at_period_end: false,
+            dunning: None,
+            canceled_at: None,
+            cancel_reason: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    pub fn next_action(&self, as_of: DateTime<Utc>) -> NextAction {
+        if self.status == Status::Canceled {
+            return if self.billing_key.is_some() {
+                NextAction::DeleteBillingKey
+            } else {
+                NextAction::Nothing
+            };
+        }
+        match self.next_charge_at {
+            Some(due) if due <= as_of => {}
+            _ => return NextAction::Nothing,
+        }
+        match self.status {
+            Status::Incomplete => NextAction::ReconcileOnly,
+            Status::Active if self.cancel_at_period_end => {
+                NextAction::Cancel(CancelReason::PeriodEnd)
+            }
+            Status::Active => NextAction::Charge {
+                period: self.next_period,
+            },
+            Status::PastDue if self.dunning.as_ref().is_some_and(|d| d.card_unusable) => {
+                NextAction::Cancel(CancelReason::DunningExhausted)
+            }
+            Status::PastDue => NextAction::Charge {
+                period: self.next_period,
+            },
+            Status::Canceled => NextAction::Nothing,
+        }
+    }
+
+    /// When the due index should surface this subscription; `None` keeps it out.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            Status::Canceled if self.billing_key.is_some() => {
+                Some(self.canceled_at.unwrap_or(self.updated_at))
+            }
+            Status::Canceled => None,
+            _ => self.next_charge_at,
+        }
+    }
+
+    /// Number of the attempt a new charge of `next_period` would be.
+    pub fn next_attempt(&self) -> u32 {
+        self.attempts + 1
+    }
+
+    /// Toss approved the charge for `period` at `approved_at`.
+    pub fn apply_success(&mut self, period: u32, approved_at: DateTime<Utc>, plan: &Plan) {
+        let anchor = *self.anchor.get_or_insert(approved_at);
+        self.status = Status::Active;
+        self.next_period = period + 1;
+        self.attempts = 0;
+        self.dunning = None;
+        self.credits = self.credits.saturating_add(u64::from(plan.credits()));
+        self.current_period_end = Some(period_start(anchor, period + 1));
+        self.next_charge_at = Some(period_due_at(anchor, period + 1));
+        self.touch(approved_at);
+    }
+
+    /// Toss declined attempt `attempt` for `period` at `at`. Returns whether the subscription
+    /// must now be canceled (the caller deletes the billing key and then calls [`cancel`]).
+    ///
+    /// [`cancel`]: Self::cancel
+    pub fn apply_decline(
+        &mut self,
+        attempt: u32,
+        kind: DeclineKind,
+        code: &str,
+        at: DateTime<Utc>,
+        policy: &DunningPolicy,
+    ) -> bool {
+        self.attempts = attempt;
+        self.touch(at);
+        if self.status == Status::Incomplete {
+            // No access was ever granted: nothing to retry; a new registration starts over.
+            self.next_charge_at = None;
+            return false;
+        }
+        let previous = self.dunning.take();
+        let dunning = Dunning {
+            started_at: previous.as_ref().map_or(at, |d| d.started_at),
+            failed_attempts: previous.as_ref().map_or(1, |d| d.failed_attempts + 1),
+            card_unusable: kind == DeclineKind::NeedsNewCard
+                || previous.as_ref().is_some_and(|d| d.card_unusable),
+            last_code: code.to_owned(),
+        };
+        self.status = Status::PastDue;
+        let next = if dunning.card_unusable {
+            // Retries cannot help: wait for a new card until the window closes.
+            Some(kst_days_after(dunning.started_at, policy.window_days()))
+                .filter(|close| *close > at)
+        } else {
+            let retry_index = usize::try_from(dunning.failed_attempts - 1).unwrap_or(usize::MAX);
+            policy
+                .retry_day(retry_index)
+                .map(|d| kst_days_after(dunning.started_at, d))
+        };
+        self.dunning = Some(dunning);
+        match next {
+            Some(when) => {
+                self.next_charge_at = Some(when);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Ends the subscription. Its billing key stays until [`billing_key_deleted`] is called.
+    ///
+    /// [`billing_key_deleted`]: Self::billing_key_deleted
+    pub fn cancel(&mut self, reason: CancelReason, at: DateTime<Utc>) {
+        self.status = Status::Canceled;
+        self.cancel_reason = Some(reason);
+        self.canceled_at = Some(at);
+        self.next_charge_at = None;
+        self.touch(at);
+    }
+
+    pub fn billing_key_deleted(&mut self, at: DateTime<Utc>) {
+        self.billing_key = None;
+        self.touch(at);
+    }
+
+    /// A new card for a live subscription. Returns the key it replaces (to delete at Toss).
+    pub fn replace_card(
+        &mut self,
+        billing_key: BillingKey,
+        card_number_masked: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Option<BillingKey> {
+        if let Some(d) = self.dunning.as_mut() {
+            d.card_unusable = false;
+        }
+        self.card_number_masked = card_number_masked;
+        self.touch(at);
+        self.billing_key.replace(billing_key)
+    }
+
+    /// Whether a newly registered card should be charged at once.
+    pub fn charges_on_new_card(&self) -> bool {
+        matches!(self.status, Status::Incomplete | Status::PastDue)
+    }
+
+    fn touch(&mut self, at: DateTime<Utc>) {
+        if at > self.updated_at {
+            self.updated_at = at;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Krw;
+
+    fn kst(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn plan() -> Plan {
+        Plan::new(Krw::new(3900), "Saju맛피아 Pro", 30).unwrap()
+    }
+
+    fn new_sub(now: DateTime<Utc>) -> Subscription {
+        Subscription::new(
+            SubscriptionId::parse("01JDQ4ZC1V3M5N7P9R2T4W6Y8A").unwrap(),
+            CustomerKey::parse("user_1").unwrap(),
+            BillingKey::parse("bk_1").unwrap(),
+            None,
+            now,
+        )
+    }
+
+    fn active_since(anchor: DateTime<Utc>) -> Subscription {
+        let mut s = new_sub(anchor);
+        s.apply_success(0, anchor, &plan());
+        s
+    }
+
+    #[test]
+    fn a_first_success_anchors_the_calendar_grants_credits_and_schedules_the_next_month() {
+        let t = kst("2026-01-31T10:00:00+09:00");
+        let s = active_since(t);
+        assert_eq!(s.status, Status::Active);
+        assert_eq!(s.anchor, Some(t));
+        assert_eq!(s.credits, 30);
+        assert_eq!(s.next_period, 1);
+        assert_eq!(s.current_period_end, Some(kst("2026-02-28T10:00:00+09:00")));
+        assert_eq!(s.next_charge_at, Some(kst("2026-02-28T00:00:00+09:00")));
+    }
+
+    #[test]
+    fn renewals_are_due_on_the_anniversary_day_and_not_before() {
+        let s = active_since(kst("2026-01-31T10:00:00+09:00"));
+        assert_eq!(
+            s.next_action(kst("2026-02-27T09:00:00+09:00")),
+            NextAction::Nothing
+        );
+        assert_eq!(
+            s.next_action(kst("2026-02-28T09:00:00+09:00")),
+            NextAction::Charge { period: 1 }
+        );
+    }
+
+    #[test]
+    fn each_paid_period_adds_the_plans_credits_once_and_keeps_the_anchor_day() {
+        let anchor = kst("2026-01-31T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        s.apply_success(1, kst("2026-02-28T09:00:05+09:00"), &plan());
+        s.apply_success(2, kst("2026-03-31T09:00:05+09:00"), &plan());
+        assert_eq!(s.credits, 90);
+        assert_eq!(s.anchor, Some(anchor));
+        assert_eq!(s.next_charge_at, Some(kst("2026-04-30T00:00:00+09:00")));
+        assert_eq!(s.current_period_end, Some(kst("2026-04-30T10:00:00+09:00")));
+    }
+
+    #[test]
+    fn a_declined_renewal_is_retried_one_three_and_five_days_after_the_first_failure_then_canceled()
+    {
+        let policy = DunningPolicy::default();
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        let first_fail = kst("2026-02-10T09:00:03+09:00");
+        assert!(!s.apply_decline(
+            1,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            first_fail,
+            &policy
+        ));
+        assert_eq!(s.status, Status::PastDue);
+        assert_eq!(s.next_charge_at, Some(kst("2026-02-11T00:00:00+09:00")));
+        assert!(!s.apply_decline(
+            2,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            kst("2026-02-11T09:00:00+09:00"),
+            &policy
+        ));
+        assert_eq!(s.next_charge_at, Some(kst("2026-02-13T00:00:00+09:00")));
+        assert!(!s.apply_decline(
+            3,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            kst("2026-02-13T09:00:00+09:00"),
+            &policy
+        ));
+        assert_eq!(s.next_charge_at, Some(kst("2026-02-15T00:00:00+09:00")));
+        let cancel = s.apply_decline(
+            4,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            kst("2026-02-15T09:00:00+09:00"),
+            &policy,
+        );
+        assert!(cancel, "the last retry failing ends the subscription");
+        assert_eq!(s.credits, 30, "no credits without a payment");
+    }
+
+    #[test]
+    fn with_no_retries_configured_the_first_decline_ends_the_subscription() {
+        let policy = DunningPolicy::parse("").unwrap();
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        assert!(s.apply_decline(
+            1,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            kst("2026-02-10T09:00:00+09:00"),
+            &policy
+        ));
+    }
+
+    #[test]
+    fn a_card_that_can_never_succeed_skips_retries_and_is_canceled_when_the_window_closes() {
+        let policy = DunningPolicy::default();
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        let at = kst("2026-02-10T09:00:00+09:00");
+        assert!(!s.apply_decline(
+            1,
+            DeclineKind::NeedsNewCard,
+            "INVALID_STOPPED_CARD",
+            at,
+            &policy
+        ));
+        assert_eq!(s.next_charge_at, Some(kst("2026-02-15T00:00:00+09:00")));
+        assert_eq!(
+            s.next_action(kst("2026-02-12T09:00:00+09:00")),
+            NextAction::Nothing
+        );
+        assert_eq!(
+            s.next_action(kst("2026-02-15T09:00:00+09:00")),
+            NextAction::Cancel(CancelReason::DunningExhausted)
+        );
+    }
+
+    #[test]
+    fn a_new_card_while_past_due_is_charged_at_once_and_resumes_on_the_original_anchor() {
+        let policy = DunningPolicy::default();
+        let anchor = kst("2026-01-31T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        s.apply_decline(
+            1,
+            DeclineKind::NeedsNewCard,
+            "INVALID_STOPPED_CARD",
+            kst("2026-02-28T09:00:00+09:00"),
+            &policy,
+        );
+        let old = s.replace_card(
+            BillingKey::parse("bk_2").unwrap(),
+            None,
+            kst("2026-03-02T12:00:00+09:00"),
+        );
+        assert!(old.is_some());
+        assert!(s.charges_on_new_card());
+        assert!(!s.dunning.as_ref().unwrap().card_unusable);
+        s.apply_success(1, kst("2026-03-02T12:00:05+09:00"), &plan());
+        assert_eq!(s.status, Status::Active);
+        assert_eq!(s.dunning, None);
+        assert_eq!(s.next_charge_at, Some(kst("2026-03-31T00:00:00+09:00")));
+    }
+
+    #[test]
+    fn a_declined_first_charge_leaves_the_subscription_incomplete_and_out_of_the_sweep() {
+        let now = kst("2026-01-10T10:00:00+09:00");
+        let mut s = new_sub(now);
+        assert_eq!(s.next_action(now), NextAction::ReconcileOnly);
+        assert!(!s.apply_decline(
+            1,
+            DeclineKind::Soft,
+            "REJECT_CARD_PAYMENT",
+            now,
+            &DunningPolicy::default()
+        ));
+        assert_eq!(s.status, Status::Incomplete);
+        assert_eq!(s.due_at(), None);
+        assert_eq!(s.next_attempt(), 2);
+        assert_eq!(s.credits, 0);
+    }
+
+    #[test]
+    fn cancel_at_period_end_cancels_instead_of_charging_and_then_the_key_is_deleted() {
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        s.cancel_at_period_end = true;
+        let at = kst("2026-02-10T09:00:00+09:00");
+        assert_eq!(
+            s.next_action(at),
+            NextAction::Cancel(CancelReason::PeriodEnd)
+        );
+        s.cancel(CancelReason::PeriodEnd, at);
+        assert_eq!(s.next_action(at), NextAction::DeleteBillingKey);
+        assert_eq!(s.due_at(), Some(at));
+        s.billing_key_deleted(at);
+        assert_eq!(s.next_action(at), NextAction::Nothing);
+        assert_eq!(s.due_at(), None);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_stored_names() {
+        for st in [
+            Status::Incomplete,
+            Status::Active,
+            Status::PastDue,
+            Status::Canceled,
+        ] {
+            assert_eq!(Status::parse(st.as_str()), Some(st));
+        }
+        for r in [CancelReason::PeriodEnd, CancelReason::DunningExhausted] {
+            assert_eq!(CancelReason::parse(r.as_str()), Some(r));
+        }
+    }
+}
