@@ -1,1 +1,32 @@
-//! placeholder
+//! DynamoDB repository: subscriptions, the payment ledger (one item per charge attempt),
+//! the sparse `due` index the sweep reads, and the record of processed billing-auth
+//! redirects.
+//!
+//! Single-table layout (`pk`, `sk`):
+//!
+//! | item            | pk                  | sk                          |
+//! |-----------------|---------------------|-----------------------------|
+//! | subscription    | `SUB#<id>`          | `SUB`                       |
+//! | charge attempt  | `SUB#<id>`          | `CHG#<period:010>#<n:010>`  |
+//! | customer        | `CUS#<customerKey>` | `CUS`                       |
+//! | auth redirect   | `AUTH#<sha256>`     | `AUTH`                      |
+//!
+//! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
+//! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
+//! day one, so the read rate is never capped by one hot partition and the shard count never
+//! needs a migration.
+
+mod dynamo;
+mod error;
+mod item;
+mod time;
+
+pub use dynamo::{DuePage, Store};
+pub use error::Error;
+pub use item::RedirectRecord;
+
+/// Name of the global secondary index of due subscriptions.
+pub const DUE_INDEX: &str = "due";
+
+/// Partitions of the due index. Fixed: changing it would strand items in old shards.
+pub const DUE_SHARDS: u32 = 16;

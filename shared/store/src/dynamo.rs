@@ -1,0 +1,420 @@
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use domain::{ChargeAttempt, CustomerKey, Subscription, SubscriptionId};
+
+use crate::item::{
+    ATTEMPT_PREFIX, AttemptItem, CUSTOMER_SK, CustomerItem, Item, REDIRECT_SK, RedirectItem,
+    SUBSCRIPTION_SK, SubscriptionItem, attempt_period_prefix, attempt_sk, customer_pk, due_pk,
+    from_item, redirect_pk, subscription_pk, to_item,
+};
+use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, time};
+
+/// The repository. Cheap to clone; build it once per cold start.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// One page of due subscriptions from one shard of the due index.
+#[derive(Debug)]
+pub struct DuePage {
+    pub subscriptions: Vec<Subscription>,
+    /// Pass back to [`Store::due_page`] for the next page; `None` at the end of the shard.
+    pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Attempt states a worker may still write to (any final state is immutable).
+const OPEN_STATUSES: [&str; 2] = ["PENDING", "UNKNOWN"];
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    // ---- reads -------------------------------------------------------------------------
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::service("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    pub async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, Error> {
+        match self.get(subscription_pk(id), SUBSCRIPTION_SK).await? {
+            Some(item) => Ok(Some(from_item::<SubscriptionItem>(item)?.try_into()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The customer's current (most recent) subscription, whatever its status.
+    pub async fn customer_subscription(
+        &self,
+        customer: &CustomerKey,
+    ) -> Result<Option<Subscription>, Error> {
+        let Some(item) = self.get(customer_pk(customer), CUSTOMER_SK).await? else {
+            return Ok(None);
+        };
+        let pointer: CustomerItem = from_item(item)?;
+        let id = SubscriptionId::parse(pointer.subscription_id).map_err(|_| {
+            Error::corrupt(
+                format!("{}/{}", pointer.pk, pointer.sk),
+                "subscription_id is invalid",
+            )
+        })?;
+        self.subscription(&id).await
+    }
+
+    pub async fn attempt(
+        &self,
+        id: &SubscriptionId,
+        period: u32,
+        attempt: u32,
+    ) -> Result<Option<ChargeAttempt>, Error> {
+        match self
+            .get(subscription_pk(id), &attempt_sk(period, attempt))
+            .await?
+        {
+            Some(item) => Ok(Some(from_item::<AttemptItem>(item)?.try_into()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every attempt of one period, oldest first.
+    pub async fn attempts_for_period(
+        &self,
+        id: &SubscriptionId,
+        period: u32,
+    ) -> Result<Vec<ChargeAttempt>, Error> {
+        self.query_attempts(id, &attempt_period_prefix(period))
+            .await
+    }
+
+    /// The whole ledger of a subscription, oldest first.
+    pub async fn ledger(&self, id: &SubscriptionId) -> Result<Vec<ChargeAttempt>, Error> {
+        self.query_attempts(id, ATTEMPT_PREFIX).await
+    }
+
+    async fn query_attempts(
+        &self,
+        id: &SubscriptionId,
+        prefix: &str,
+    ) -> Result<Vec<ChargeAttempt>, Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(subscription_pk(id)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| Error::service("Query", e))?;
+            out.push(from_item::<AttemptItem>(item)?.try_into()?);
+        }
+        Ok(out)
+    }
+
+    pub async fn redirect(&self, auth_key_hash: &str) -> Result<Option<RedirectRecord>, Error> {
+        match self.get(redirect_pk(auth_key_hash), REDIRECT_SK).await? {
+            Some(item) => Ok(Some(
+                from_item::<RedirectItem>(item)?.into_record(auth_key_hash)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of subscriptions due at or before `as_of` from one shard of the due index.
+    /// The index is eventually consistent: callers re-check with conditional writes.
+    pub async fn due_page(
+        &self,
+        shard: u32,
+        as_of: DateTime<Utc>,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: i32,
+    ) -> Result<DuePage, Error> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_pk = :shard AND due_at <= :as_of")
+            .expression_attribute_values(":shard", s(due_pk(shard)))
+            .expression_attribute_values(":as_of", s(time::format(as_of)))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::service("Query", e))?;
+        let subscriptions = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<SubscriptionItem>(item)?.try_into())
+            .collect::<Result<_, Error>>()?;
+        Ok(DuePage {
+            subscriptions,
+            next: out.last_evaluated_key,
+        })
+    }
+
+    /// Shards of the due index, for callers that page through all of them.
+    pub fn due_shards(&self) -> std::ops::Range<u32> {
+        0..DUE_SHARDS
+    }
+
+    // ---- writes ------------------------------------------------------------------------
+
+    fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
+        let item = to_item(&SubscriptionItem::new(sub, sub.version + 1))?;
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if sub.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(sub.version))
+        };
+        put.build()
+            .map_err(|e| Error::corrupt("(subscription put)", e.to_string()))
+    }
+
+    fn put_new_attempt(&self, attempt: &ChargeAttempt) -> Result<Put, Error> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&AttemptItem::from(attempt))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(attempt put)", e.to_string()))
+    }
+
+    /// Overwrites an open attempt, only while `owner` holds its lease.
+    fn put_owned_attempt(&self, attempt: &ChargeAttempt, owner: &str) -> Result<Put, Error> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&AttemptItem::from(attempt))?))
+            .condition_expression("#status IN (:pending, :unknown) AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(OPEN_STATUSES[0]))
+            .expression_attribute_values(":unknown", s(OPEN_STATUSES[1]))
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(|e| Error::corrupt("(attempt put)", e.to_string()))
+    }
+
+    fn put_new_redirect(&self, record: &RedirectRecord) -> Result<Put, Error> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&RedirectItem::from(record))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(redirect put)", e.to_string()))
+    }
+
+    async fn transact(&self, puts: Vec<Put>) -> Result<(), Error> {
+        let items = puts
+            .into_iter()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .collect();
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
+    }
+
+    async fn put(&self, put: Put) -> Result<(), Error> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression);
+        if let Some(names) = put.expression_attribute_names {
+            req = req.set_expression_attribute_names(Some(names));
+        }
+        if let Some(values) = put.expression_attribute_values {
+            req = req.set_expression_attribute_values(Some(values));
+        }
+        req.send().await.map(|_| ()).map_err(put_error)
+    }
+
+    /// Starts a new subscription for its customer together with its first charge attempt and
+    /// the redirect that caused it, all or nothing. `replaces` is the customer's current
+    /// subscription (which must be canceled), if there is one: if another subscription was
+    /// started meanwhile, nothing is written.
+    pub async fn start_subscription(
+        &self,
+        sub: &mut Subscription,
+        replaces: Option<&SubscriptionId>,
+        first_attempt: &ChargeAttempt,
+        redirect: &RedirectRecord,
+    ) -> Result<(), Error> {
+        let pointer = CustomerItem {
+            pk: customer_pk(&sub.customer_key),
+            sk: CUSTOMER_SK.to_owned(),
+            customer_key: sub.customer_key.to_string(),
+            subscription_id: sub.id.to_string(),
+            updated_at: time::format(sub.created_at),
+        };
+        let pointer = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&pointer)?));
+        let pointer = match replaces {
+            None => pointer.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => pointer
+                .condition_expression("subscription_id = :old")
+                .expression_attribute_values(":old", s(old.to_string())),
+        }
+        .build()
+        .map_err(|e| Error::corrupt("(customer put)", e.to_string()))?;
+        self.transact(vec![
+            self.put_subscription(sub)?,
+            pointer,
+            self.put_new_attempt(first_attempt)?,
+            self.put_new_redirect(redirect)?,
+        ])
+        .await?;
+        sub.version += 1;
+        Ok(())
+    }
+
+    /// Saves a changed subscription (e.g. a replaced card) together with the redirect that
+    /// changed it and, if it is charged at once, the claimed attempt; all or nothing.
+    pub async fn update_from_redirect(
+        &self,
+        sub: &mut Subscription,
+        attempt: Option<&ChargeAttempt>,
+        redirect: &RedirectRecord,
+    ) -> Result<(), Error> {
+        let mut puts = vec![
+            self.put_subscription(sub)?,
+            self.put_new_redirect(redirect)?,
+        ];
+        if let Some(a) = attempt {
+            puts.push(self.put_new_attempt(a)?);
+        }
+        self.transact(puts).await?;
+        sub.version += 1;
+        Ok(())
+    }
+
+    /// Records a redirect that failed before touching any subscription.
+    pub async fn record_redirect(&self, redirect: &RedirectRecord) -> Result<(), Error> {
+        self.put(self.put_new_redirect(redirect)?).await
+    }
+
+    /// Saves a subscription if nobody changed it since it was read (optimistic locking).
+    pub async fn save_subscription(&self, sub: &mut Subscription) -> Result<(), Error> {
+        self.put(self.put_subscription(sub)?).await?;
+        sub.version += 1;
+        Ok(())
+    }
+
+    /// Claims a new attempt: the conditional create is the lock. `ConditionFailed` means the
+    /// attempt exists already (another worker claimed it, or an earlier run left it).
+    pub async fn claim_attempt(&self, attempt: &ChargeAttempt) -> Result<(), Error> {
+        self.put(self.put_new_attempt(attempt)?).await
+    }
+
+    /// Takes over an open attempt whose lease has expired (or never existed) at `now`,
+    /// writing `attempt` (carrying the new lease). Only one of several racing workers wins.
+    pub async fn take_over_attempt(
+        &self,
+        attempt: &ChargeAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&AttemptItem::from(attempt))?))
+            .condition_expression(
+                "#status IN (:pending, :unknown) AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(OPEN_STATUSES[0]))
+            .expression_attribute_values(":unknown", s(OPEN_STATUSES[1]))
+            .expression_attribute_values(":now", s(time::format(now)))
+            .build()
+            .map_err(|e| Error::corrupt("(attempt put)", e.to_string()))?;
+        self.put(put).await
+    }
+
+    /// Updates an open attempt we hold the lease on, leaving the subscription alone (an
+    /// unknown outcome, or a refusal on our side).
+    pub async fn save_attempt(&self, attempt: &ChargeAttempt, owner: &str) -> Result<(), Error> {
+        self.put(self.put_owned_attempt(attempt, owner)?).await
+    }
+
+    /// Writes a charge's outcome: the ledger entry and the subscription change together, or
+    /// neither. Fails if we lost the lease or the subscription changed since it was read.
+    pub async fn record_outcome(
+        &self,
+        sub: &mut Subscription,
+        attempt: &ChargeAttempt,
+        owner: &str,
+    ) -> Result<(), Error> {
+        self.transact(vec![
+            self.put_owned_attempt(attempt, owner)?,
+            self.put_subscription(sub)?,
+        ])
+        .await?;
+        sub.version += 1;
+        Ok(())
+    }
+}
+
+fn put_error(err: SdkError<PutItemError>) -> Error {
+    match err.as_service_error() {
+        Some(PutItemError::ConditionalCheckFailedException(_)) => Error::ConditionFailed,
+        _ => Error::service("PutItem", err),
+    }
+}
+
+fn transaction_error(err: SdkError<TransactWriteItemsError>) -> Error {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            Error::TransactionCanceled {
+                reasons: e
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().filter(|c| *c != "None").map(ToOwned::to_owned))
+                    .collect(),
+            }
+        }
+        _ => Error::service("TransactWriteItems", err),
+    }
+}
