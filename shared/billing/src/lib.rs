@@ -1,1 +1,26 @@
-//! placeholder
+//! The billing use cases both functions share: registering a card from Toss's billing-auth
+//! redirect (and charging the first month), and the renewal sweep. Both go through one
+//! charge engine: claim an attempt in the ledger, charge Toss with the attempt's order id as
+//! the idempotency key, and record the outcome together with the subscription change.
+//!
+//! Money rules enforced here (product.md §4):
+//! - an attempt's order id is derived from (subscription, period, attempt), created before
+//!   Toss is called, and reused by every retry or look-up of that attempt;
+//! - an unknown outcome is reconciled by order id, never marked failed, never re-charged
+//!   under a new order id;
+//! - a period and its credits are granted only in the same write that records `DONE`;
+//! - the amount comes from the configured plan;
+//! - a refusal on our side (key, contract, request) stops the work and changes no
+//!   subscription.
+
+mod config;
+mod engine;
+mod error;
+mod register;
+mod sweep;
+
+pub use config::{Config, ConfigError};
+pub use engine::{Billing, Settings};
+pub use error::Error;
+pub use register::{Registration, RegistrationOutcome, codes};
+pub use sweep::{Summary, SweepOptions, as_of_from_event};

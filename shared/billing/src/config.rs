@@ -1,0 +1,219 @@
+//! Configuration shared by both functions, parsed once at cold start from a variable lookup
+//! (the functions pass the process environment; tests pass a map). A missing or invalid value
+//! fails the start naming the variable; the secret key is never echoed.
+
+use std::time::Duration;
+
+use domain::{DunningPolicy, Krw, Plan};
+use secrecy::SecretString;
+use url::Url;
+
+pub use domain::ConfigError;
+
+use crate::Settings;
+
+/// Everything both functions need to build the billing service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub toss: toss::Config,
+    pub table_name: String,
+    pub settings: Settings,
+}
+
+const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
+
+/// A variable's value, treating an empty one as absent.
+pub fn var(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    var(lookup, name).ok_or_else(|| ConfigError::new(name, "is required"))
+}
+
+/// A whole number within `range`, or `default` when unset.
+pub fn number<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = var(lookup, name) else {
+        return Ok(default);
+    };
+    raw.parse::<T>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            ConfigError::new(
+                name,
+                format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
+/// An absolute http(s) URL.
+pub fn url(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Option<&str>,
+) -> Result<Url, ConfigError> {
+    let raw = match (var(lookup, name), default) {
+        (Some(v), _) => v,
+        (None, Some(d)) => d.to_owned(),
+        (None, None) => return Err(ConfigError::new(name, "is required")),
+    };
+    let parsed = Url::parse(&raw).map_err(|_| ConfigError::new(name, "must be an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ConfigError::new(name, "must be an http(s) URL with a host"));
+    }
+    Ok(parsed)
+}
+
+impl Config {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret = required(&lookup, "TOSS_SECRET_KEY")?;
+        if !(secret.starts_with("test_sk_") || secret.starts_with("live_sk_")) {
+            return Err(ConfigError::new(
+                "TOSS_SECRET_KEY",
+                "must be an API secret key (test_sk_… or live_sk_…); widget and client keys cannot do billing",
+            ));
+        }
+        let api_base = url(&lookup, "TOSS_API_BASE", Some(DEFAULT_API_BASE))?;
+        let table_name = required(&lookup, "TABLE_NAME")?;
+        let amount = number(&lookup, "PLAN_AMOUNT", 3900u64, 100..=100_000_000)?;
+        let order_name =
+            var(&lookup, "PLAN_ORDER_NAME").unwrap_or_else(|| "Pro 월 구독".to_owned());
+        let credits = number(&lookup, "PLAN_CREDITS", 30u32, 0..=1_000_000)?;
+        let plan = Plan::new(Krw::new(amount), order_name, credits)?;
+        let dunning = match var(&lookup, "DUNNING_RETRY_DAYS") {
+            Some(v) => DunningPolicy::parse(&v)?,
+            // An explicitly empty value means "no retries"; unset means the default.
+            None if lookup("DUNNING_RETRY_DAYS").is_some() => DunningPolicy::parse("")?,
+            None => DunningPolicy::default(),
+        };
+        let lease_seconds = number(&lookup, "CHARGE_LEASE_SECONDS", 300u32, 1..=3600)?;
+        let charge_timeout = number(&lookup, "TOSS_CHARGE_TIMEOUT_SECONDS", 65u64, 1..=300)?;
+        let mut toss = toss::Config::new(SecretString::from(secret), api_base);
+        toss.charge_timeout = Duration::from_secs(charge_timeout);
+        Ok(Self {
+            toss,
+            table_name,
+            settings: Settings {
+                plan,
+                dunning,
+                lease: chrono::Duration::seconds(i64::from(lease_seconds)),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R";
+
+    #[test]
+    fn defaults_fill_everything_but_the_key_and_table() {
+        let c = Config::from_lookup(lookup(&[("TOSS_SECRET_KEY", SECRET), ("TABLE_NAME", "t")]))
+            .unwrap();
+        assert_eq!(c.settings.plan.amount(), Krw::new(3900));
+        assert_eq!(c.settings.dunning, DunningPolicy::default());
+        assert_eq!(c.toss.api_base.as_str(), "https://api.tosspayments.com/");
+        assert!(c.toss.charge_timeout >= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_missing_or_invalid_value_names_its_variable_and_never_echoes_the_secret() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("TABLE_NAME", "t")], "TOSS_SECRET_KEY"),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", "test_gsk_docs_OaPz8L5KdmQXkzRz3y47BMw6"),
+                    ("TABLE_NAME", "t"),
+                ],
+                "TOSS_SECRET_KEY",
+            ),
+            (&[("TOSS_SECRET_KEY", SECRET)], "TABLE_NAME"),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", SECRET),
+                    ("TABLE_NAME", "t"),
+                    ("PLAN_AMOUNT", "3900.5"),
+                ],
+                "PLAN_AMOUNT",
+            ),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", SECRET),
+                    ("TABLE_NAME", "t"),
+                    ("PLAN_AMOUNT", "99"),
+                ],
+                "PLAN_AMOUNT",
+            ),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", SECRET),
+                    ("TABLE_NAME", "t"),
+                    ("DUNNING_RETRY_DAYS", "5,3"),
+                ],
+                "DUNNING_RETRY_DAYS",
+            ),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", SECRET),
+                    ("TABLE_NAME", "t"),
+                    ("TOSS_API_BASE", "ftp://x"),
+                ],
+                "TOSS_API_BASE",
+            ),
+        ];
+        for (vars, name) in cases {
+            let err = Config::from_lookup(lookup(vars)).unwrap_err();
+            assert_eq!(err.name, *name, "{vars:?}");
+            assert!(!err.to_string().contains("zXLkKEyp"), "{err}");
+            assert!(!err.to_string().contains("OaPz8L5K"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_explicitly_empty_retry_list_means_no_retries() {
+        let c = Config::from_lookup(lookup(&[
+            ("TOSS_SECRET_KEY", SECRET),
+            ("TABLE_NAME", "t"),
+            ("DUNNING_RETRY_DAYS", ""),
+        ]))
+        .unwrap();
+        assert!(c.settings.dunning.retry_days().is_empty());
+    }
+
+    #[test]
+    fn the_config_debug_output_does_not_show_the_secret_key() {
+        let c = Config::from_lookup(lookup(&[("TOSS_SECRET_KEY", SECRET), ("TABLE_NAME", "t")]))
+            .unwrap();
+        assert!(!format!("{c:?}").contains("zXLkKEyp"));
+    }
+}

@@ -1,0 +1,22 @@
+/// Why a use case stopped. Per-customer outcomes (declines, unknown results) are not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Toss refused a request for a reason on our side: wrong or revoked secret key, no
+    /// billing contract, a request Toss considers invalid. Nothing was charged and no
+    /// subscription was changed; a human must fix the configuration.
+    #[error(
+        "Toss refused our request with {code}; check TOSS_SECRET_KEY, the billing contract and the plan configuration"
+    )]
+    OurFault { code: String },
+    /// Toss could not be reached before any work started.
+    #[error("Toss is unreachable")]
+    TossUnavailable(#[source] toss::Error),
+    #[error("the table could not be read or written")]
+    Store(#[from] store::Error),
+    /// The sweep's as-of time is not acceptable for this key.
+    #[error("{0}")]
+    InvalidAsOf(String),
+    /// A value we construct ourselves failed its own validation: a bug.
+    #[error("internal invariant broken: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,361 @@
+//! Card registration from Toss's billing-auth redirect: issue the billing key, then start a
+//! subscription and charge its first month, or replace the card of an existing one.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    AttemptKind, AttemptStatus, AuthKey, ChargeAttempt, CustomerKey, IdempotencyKey, Status,
+    Subscription, SubscriptionId,
+};
+use sha2::{Digest, Sha256};
+use store::RedirectRecord;
+use toss::ErrorClass;
+use tracing::{error, info, warn};
+
+use crate::engine::{Mode, Settled};
+use crate::{Billing, Error};
+
+/// What the success redirect carried, already parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub customer_key: CustomerKey,
+    pub auth_key: AuthKey,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+}
+
+/// Where the customer lands. Loading the same redirect again gives the same outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationOutcome {
+    /// First month (or the overdue period) paid; the subscription is active.
+    Subscribed { subscription_id: SubscriptionId },
+    /// An active subscription now charges the new card from its next renewal.
+    CardReplaced { subscription_id: SubscriptionId },
+    /// Nothing was granted; `code` is Toss's error code or one of ours.
+    Failed { code: String },
+    /// The charge was sent but its outcome is not known yet; the sweep reconciles it.
+    Pending { subscription_id: SubscriptionId },
+}
+
+/// Our codes for the fail redirect (Toss's own codes pass through as they are).
+pub mod codes {
+    /// The authKey was already used for another customerKey.
+    pub const CUSTOMER_MISMATCH: &str = "CUSTOMER_MISMATCH";
+    /// Toss could not be reached or answered inconclusively; loading the page again retries.
+    pub const TOSS_UNAVAILABLE: &str = "TOSS_UNAVAILABLE";
+    /// A charge is under way and its outcome is not known yet.
+    pub const PAYMENT_PENDING: &str = "PAYMENT_PENDING";
+    /// Misconfiguration on the merchant's side; the customer can do nothing.
+    pub const SERVICE_ERROR: &str = "SERVICE_ERROR";
+    /// Another registration for this customer is being processed at the same moment.
+    pub const CONCURRENT_REQUEST: &str = "CONCURRENT_REQUEST";
+}
+
+/// SHA-256 of the authKey: the redirect record's key, so the authKey itself is never stored.
+fn auth_key_hash(auth_key: &AuthKey) -> String {
+    hex::encode(Sha256::digest(auth_key.expose_secret().as_bytes()))
+}
+
+const START_RETRIES: usize = 3;
+
+impl Billing {
+    /// Handles one success redirect. Errors are only for our own faults and the table being
+    /// unreachable; every customer-side outcome is a [`RegistrationOutcome`].
+    #[tracing::instrument(skip_all, fields(customer = %registration.customer_key))]
+    pub async fn register_card(
+        &self,
+        registration: &Registration,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationOutcome, Error> {
+        let hash = auth_key_hash(&registration.auth_key);
+        if let Some(record) = self.store.redirect(&hash).await? {
+            return self.replay(&record, &registration.customer_key).await;
+        }
+        let idempotency_key = IdempotencyKey::parse(format!("issue-{}", &hash[..48]))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let billing = match self
+            .toss
+            .issue_billing_key(
+                &registration.auth_key,
+                &registration.customer_key,
+                &idempotency_key,
+            )
+            .await
+        {
+            Ok(billing) => billing,
+            Err(e) => return self.issue_failed(e, &hash, registration, now).await,
+        };
+        if billing.customer_key != registration.customer_key.as_str() {
+            error!("Toss issued a billing key for another customerKey; refusing it");
+            self.forget_billing_key(&billing.billing_key).await;
+            return Ok(RegistrationOutcome::Failed {
+                code: codes::CUSTOMER_MISMATCH.into(),
+            });
+        }
+        let masked = billing.card.as_ref().and_then(|c| c.number.clone());
+        let owner = format!("api-{}", ulid::Ulid::new());
+
+        for _ in 0..START_RETRIES {
+            let current = self
+                .store
+                .customer_subscription(&registration.customer_key)
+                .await?;
+            let result = match current {
+                Some(sub) if sub.status != Status::Canceled => {
+                    self.update_card(
+                        sub,
+                        &billing.billing_key,
+                        masked.clone(),
+                        &hash,
+                        &owner,
+                        now,
+                    )
+                    .await
+                }
+                previous => {
+                    self.start(
+                        registration,
+                        previous.map(|s| s.id),
+                        &billing.billing_key,
+                        masked.clone(),
+                        &hash,
+                        &owner,
+                        now,
+                    )
+                    .await
+                }
+            };
+            match result {
+                Ok(outcome) => return Ok(outcome),
+                Err(Error::Store(e)) if e.is_conflict() => {
+                    // Either this very redirect was processed concurrently (reload while the
+                    // first request ran), or the customer's subscription changed: look again.
+                    if let Some(record) = self.store.redirect(&hash).await? {
+                        return self.replay(&record, &registration.customer_key).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        warn!("the customer's subscription kept changing; giving up this redirect");
+        self.forget_billing_key(&billing.billing_key).await;
+        Ok(RegistrationOutcome::Failed {
+            code: codes::CONCURRENT_REQUEST.into(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        &self,
+        registration: &Registration,
+        replaces: Option<SubscriptionId>,
+        billing_key: &domain::BillingKey,
+        masked: Option<String>,
+        hash: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationOutcome, Error> {
+        let id = SubscriptionId::parse(ulid::Ulid::new().to_string())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut sub = Subscription::new(
+            id.clone(),
+            registration.customer_key.clone(),
+            billing_key.clone(),
+            masked,
+            now,
+        );
+        sub.customer_email = registration.customer_email.clone();
+        sub.customer_name = registration.customer_name.clone();
+        let attempt = ChargeAttempt::claim(
+            id.clone(),
+            sub.customer_key.clone(),
+            0,
+            1,
+            self.settings.plan.amount(),
+            AttemptKind::First,
+            self.lease(owner, now),
+            now,
+        );
+        let record = RedirectRecord {
+            auth_key_hash: hash.to_owned(),
+            customer_key: sub.customer_key.clone(),
+            subscription_id: Some(id.clone()),
+            order_id: Some((0, 1)),
+            failure_code: None,
+            created_at: now,
+        };
+        self.store
+            .start_subscription(&mut sub, replaces.as_ref(), &attempt, &record)
+            .await?;
+        info!(subscription = %id, "subscription started; charging the first month");
+        let settled = self.settle(sub, attempt, owner, Mode::Fresh, now).await;
+        Ok(outcome_of(id, settled))
+    }
+
+    async fn update_card(
+        &self,
+        mut sub: Subscription,
+        billing_key: &domain::BillingKey,
+        masked: Option<String>,
+        hash: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationOutcome, Error> {
+        let id = sub.id.clone();
+        let charge_now = sub.charges_on_new_card();
+        let old_key = sub.replace_card(billing_key.clone(), masked, now);
+        let attempt = charge_now.then(|| {
+            let kind = if sub.status == Status::Incomplete {
+                AttemptKind::First
+            } else {
+                AttemptKind::CardUpdate
+            };
+            ChargeAttempt::claim(
+                id.clone(),
+                sub.customer_key.clone(),
+                sub.next_period,
+                sub.next_attempt(),
+                self.settings.plan.amount(),
+                kind,
+                self.lease(owner, now),
+                now,
+            )
+        });
+        let record = RedirectRecord {
+            auth_key_hash: hash.to_owned(),
+            customer_key: sub.customer_key.clone(),
+            subscription_id: Some(id.clone()),
+            order_id: attempt.as_ref().map(|a| (a.period, a.attempt)),
+            failure_code: None,
+            created_at: now,
+        };
+        self.store
+            .update_from_redirect(&mut sub, attempt.as_ref(), &record)
+            .await?;
+        if let Some(old) = old_key.filter(|old| old != billing_key) {
+            self.forget_billing_key(&old).await;
+        }
+        match attempt {
+            None => {
+                info!(subscription = %id, "card replaced on an active subscription; nothing charged");
+                Ok(RegistrationOutcome::CardReplaced {
+                    subscription_id: id,
+                })
+            }
+            Some(attempt) => {
+                info!(subscription = %id, "card replaced on an unpaid subscription; charging at once");
+                let settled = self.settle(sub, attempt, owner, Mode::Fresh, now).await;
+                Ok(outcome_of(id, settled))
+            }
+        }
+    }
+
+    async fn issue_failed(
+        &self,
+        e: toss::Error,
+        hash: &str,
+        registration: &Registration,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationOutcome, Error> {
+        let code = e.code().unwrap_or(codes::TOSS_UNAVAILABLE).to_owned();
+        match e.class() {
+            ErrorClass::OurFault => {
+                error!(code = %code, error = %e, "Toss refused the billing-key issue for a reason on our side");
+                Ok(RegistrationOutcome::Failed { code })
+            }
+            ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed => {
+                // Not recorded: loading the page again retries with the same idempotency key.
+                warn!(code = %code, error = %e, "billing-key issue outcome unknown");
+                Ok(RegistrationOutcome::Failed {
+                    code: codes::TOSS_UNAVAILABLE.into(),
+                })
+            }
+            ErrorClass::SoftDecline
+            | ErrorClass::NeedsNewCard
+            | ErrorClass::Rejected
+            | ErrorClass::NotFound => {
+                info!(code = %code, "card registration rejected");
+                let record = RedirectRecord {
+                    auth_key_hash: hash.to_owned(),
+                    customer_key: registration.customer_key.clone(),
+                    subscription_id: None,
+                    order_id: None,
+                    failure_code: Some(code.clone()),
+                    created_at: now,
+                };
+                match self.store.record_redirect(&record).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_conflict() => {}
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(RegistrationOutcome::Failed { code })
+            }
+        }
+    }
+
+    /// The outcome of a redirect processed before, read back from the ledger.
+    async fn replay(
+        &self,
+        record: &RedirectRecord,
+        customer_key: &CustomerKey,
+    ) -> Result<RegistrationOutcome, Error> {
+        if &record.customer_key != customer_key {
+            warn!("an authKey already used by another customer was presented again");
+            return Ok(RegistrationOutcome::Failed {
+                code: codes::CUSTOMER_MISMATCH.into(),
+            });
+        }
+        if let Some(code) = &record.failure_code {
+            return Ok(RegistrationOutcome::Failed { code: code.clone() });
+        }
+        let Some(id) = record.subscription_id.clone() else {
+            return Ok(RegistrationOutcome::Failed {
+                code: codes::SERVICE_ERROR.into(),
+            });
+        };
+        let Some((period, number)) = record.order_id else {
+            return Ok(RegistrationOutcome::CardReplaced {
+                subscription_id: id,
+            });
+        };
+        let attempt = self.store.attempt(&id, period, number).await?;
+        Ok(match attempt.map(|a| (a.status, a.error_code)) {
+            Some((AttemptStatus::Done, _)) => RegistrationOutcome::Subscribed {
+                subscription_id: id,
+            },
+            Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
+                code: code.unwrap_or_else(|| "DECLINED".into()),
+            },
+            Some((AttemptStatus::NotCharged, _)) => RegistrationOutcome::Failed {
+                code: codes::SERVICE_ERROR.into(),
+            },
+            Some((AttemptStatus::Pending | AttemptStatus::Unknown, _)) | None => {
+                RegistrationOutcome::Pending {
+                    subscription_id: id,
+                }
+            }
+        })
+    }
+}
+
+fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> RegistrationOutcome {
+    match settled {
+        Ok(Settled::Charged { .. }) => RegistrationOutcome::Subscribed {
+            subscription_id: id,
+        },
+        Ok(Settled::Declined { code, .. }) => RegistrationOutcome::Failed { code },
+        Ok(Settled::Unknown { .. } | Settled::Anomaly) => RegistrationOutcome::Pending {
+            subscription_id: id,
+        },
+        Err(Error::OurFault { .. }) => RegistrationOutcome::Failed {
+            code: codes::SERVICE_ERROR.into(),
+        },
+        // The charge's outcome was not written: the attempt stays open under its lease and the
+        // sweep reconciles it by order id.
+        Err(e) => {
+            error!(error = %e, "recording the first charge failed; the sweep will reconcile it");
+            RegistrationOutcome::Pending {
+                subscription_id: id,
+            }
+        }
+    }
+}
