@@ -61,6 +61,7 @@ pub fn cargo_lambda() -> anyhow::Result<PathBuf> {
 /// How to start a [`Watch`].
 #[derive(Debug, Clone)]
 pub struct WatchBuilder {
+    dir: PathBuf,
     env: Vec<(String, String)>,
     prebuild: Vec<String>,
     invoke_timeout: Duration,
@@ -70,6 +71,7 @@ pub struct WatchBuilder {
 impl Default for WatchBuilder {
     fn default() -> Self {
         Self {
+            dir: workspace_root(),
             env: Vec::new(),
             prebuild: Vec::new(),
             invoke_timeout: Duration::from_secs(300),
@@ -79,6 +81,12 @@ impl Default for WatchBuilder {
 }
 
 impl WatchBuilder {
+    /// Runs the emulator in another Cargo workspace (default: this workspace's root).
+    pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
+    }
+
     /// Sets an environment variable for the functions of this instance.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
@@ -112,8 +120,9 @@ impl WatchBuilder {
     /// answers HTTP.
     pub async fn start(self) -> anyhow::Result<Watch> {
         let cargo_lambda = cargo_lambda()?;
+        refuse_metadata_overrides(&self.dir, &self.env)?;
         for function in &self.prebuild {
-            prebuild(function).await?;
+            prebuild(&self.dir, function).await?;
         }
         let mut last_error = None;
         for _ in 0..3 {
@@ -128,11 +137,11 @@ impl WatchBuilder {
     }
 }
 
-async fn prebuild(function: &str) -> anyhow::Result<()> {
+async fn prebuild(dir: &Path, function: &str) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = tokio::process::Command::new(cargo)
         .args(["build", "--quiet", "--bin", function])
-        .current_dir(workspace_root())
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .await
@@ -377,7 +386,7 @@ impl Watch {
             .arg(port.to_string())
             .arg("--env-file")
             .arg(&env_file)
-            .current_dir(workspace_root())
+            .current_dir(&builder.dir)
             .envs(builder.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -456,7 +465,8 @@ impl Drop for Watch {
     }
 }
 
-/// Writes `KEY='value'` lines (dotenv syntax; single quotes keep `$`, `,` and spaces literal).
+/// Writes `KEY='value'` lines (dotenv syntax: no `$` expansion; single quotes keep `,` and spaces
+/// literal; a value holding `'` is double-quoted with `\\` and `"` escaped).
 fn write_env_file(path: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
     let mut text = String::new();
     for (key, value) in env {
@@ -467,14 +477,106 @@ fn write_env_file(path: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
             bail!("environment variable {key} has a newline, which the env file cannot carry");
         }
         if value.contains('\'') {
-            let escaped = value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('$', "\\$");
+            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
             text.push_str(&format!("{key}=\"{escaped}\"\n"));
         } else {
             text.push_str(&format!("{key}='{value}'\n"));
         }
     }
     std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+/// cargo-lambda 1.9 gives `[workspace.metadata.lambda.env]` / `[package.metadata.lambda.env]` the
+/// last word over the process environment, `--env-file` and `--env-var`. A test that sets one of
+/// those keys would silently run with the manifest's value, so refuse instead.
+fn refuse_metadata_overrides(dir: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
+    let mut manifests = vec![dir.join("Cargo.toml")];
+    for group in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        for member in std::fs::read_dir(group.path())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let manifest = member.path().join("Cargo.toml");
+            if manifest.is_file() {
+                manifests.push(manifest);
+            }
+        }
+    }
+    for manifest in manifests {
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let keys = metadata_env_keys(&text);
+        if let Some((key, _)) = env.iter().find(|(key, _)| keys.contains(key)) {
+            bail!(
+                "{key} is set in the lambda env metadata of {}; cargo lambda watch would ignore the test's \
+                 value for it. Keep test-controlled variables out of [*.metadata.lambda.env] (use .env for local runs)",
+                manifest.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Keys of `[workspace.metadata.lambda.env]` / `[package.metadata.lambda.env]` (simple `KEY = …` lines).
+fn metadata_env_keys(manifest: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            let header = line.trim_matches(|c| c == '[' || c == ']').replace(' ', "");
+            inside = header == "workspace.metadata.lambda.env"
+                || header == "package.metadata.lambda.env";
+            continue;
+        }
+        if inside && let Some((key, _)) = line.split_once('=') {
+            let key = key.trim().trim_matches('"');
+            if !key.is_empty() && !key.starts_with('#') {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_env_keys_are_read_from_both_workspace_and_package_tables() {
+        let manifest = "[package]\nname = \"x\"\n[workspace.metadata.lambda.env]\nTABLE_NAME = \"t\"\n# RUST_LOG = \"x\"\n[package.metadata.lambda.env]\n\"PLAN_AMOUNT\" = \"1\"\n[dependencies]\nserde = \"1\"\n";
+
+        assert_eq!(metadata_env_keys(manifest), ["TABLE_NAME", "PLAN_AMOUNT"]);
+    }
+
+    #[test]
+    fn env_file_values_keep_commas_dollars_and_quotes() {
+        let path =
+            std::env::temp_dir().join(format!("testkit-env-file-test-{}.env", std::process::id()));
+        let env = [
+            ("A".to_owned(), "1,3,5".to_owned()),
+            ("B".to_owned(), "it's \"q\" $HOME".to_owned()),
+        ];
+
+        write_env_file(&path, &env).unwrap();
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(text, "A='1,3,5'\nB=\"it's \\\"q\\\" $HOME\"\n");
+    }
+
+    #[test]
+    fn a_newline_in_a_value_is_refused() {
+        let path = std::env::temp_dir().join("testkit-never-written.env");
+
+        let result = write_env_file(&path, &[("A".to_owned(), "x\ny".to_owned())]);
+
+        assert!(result.is_err());
+    }
 }
