@@ -23,3 +23,16 @@ pub use config::{
 };
 pub use error::{Error, ErrorCode, Operation};
 pub use payment::{ChargeRequest, Failure, Payment, PaymentCancel, PaymentCard, PaymentStatus};
+
+#[cfg(test)]
+mod tests {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+
+    #[test]
+    fn the_client_can_be_shared_across_tasks_and_errors_can_be_boxed() {
+        shareable::<crate::Client>();
+        shareable::<crate::Config>();
+        error::<crate::Error>();
+    }
+}
