@@ -1,1 +1,16 @@
-fn main() {}
+//! `billing-api`: receives Toss's billing-auth redirects behind API Gateway (HTTP API).
+
+mod config;
+mod handler;
+mod query;
+
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = config::Config::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let state = handler::State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
+    run(service_fn(|request| handler::handle(&state, request))).await
+}

@@ -13,7 +13,7 @@
 //! - a refusal on our side (key, contract, request) stops the work and changes no
 //!   subscription.
 
-mod config;
+pub mod config;
 mod engine;
 mod error;
 mod register;

@@ -1,0 +1,234 @@
+//! The redirect's query string, parsed into domain types before anything else happens.
+//! Anything that cannot be valid is refused here, so it never reaches Toss or the table.
+
+use std::collections::HashMap;
+
+use domain::{AuthKey, CustomerKey};
+
+/// Longest query string accepted (authKey ≤300 + customerKey ≤50 + e-mail/name ≤100 each,
+/// percent-encoded, plus whatever the app's own success URL carries).
+pub(crate) const MAX_QUERY_BYTES: usize = 4096;
+const MAX_PARAMS: usize = 16;
+
+/// Why a query was refused. The reason is for logs and the JSON error; no value is echoed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QueryError {
+    #[error("the query string is too long")]
+    TooLong,
+    #[error("the query string has too many parameters")]
+    TooManyParams,
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("{0} is given more than once")]
+    Repeated(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Decoded parameters, each name at most once (repeats of a name we read are refused).
+struct Params(HashMap<String, Vec<String>>);
+
+impl Params {
+    fn parse(raw: &str) -> Result<Self, QueryError> {
+        if raw.len() > MAX_QUERY_BYTES {
+            return Err(QueryError::TooLong);
+        }
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (i, (name, value)) in url::form_urlencoded::parse(raw.as_bytes()).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(QueryError::TooManyParams);
+            }
+            map.entry(name.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        }
+        Ok(Self(map))
+    }
+
+    fn optional(&self, name: &'static str) -> Result<Option<&str>, QueryError> {
+        match self.0.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(one.as_str())),
+            Some(_) => Err(QueryError::Repeated(name)),
+        }
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, QueryError> {
+        self.optional(name)?
+            .filter(|v| !v.is_empty())
+            .ok_or(QueryError::Missing(name))
+    }
+}
+
+/// `GET /billing/success?customerKey=…&authKey=…[&customerEmail=…][&customerName=…]`
+#[derive(Debug)]
+pub(crate) struct SuccessQuery {
+    pub customer_key: CustomerKey,
+    pub auth_key: AuthKey,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+}
+
+impl SuccessQuery {
+    pub(crate) fn parse(raw: &str) -> Result<Self, QueryError> {
+        let p = Params::parse(raw)?;
+        let customer_key = CustomerKey::parse(p.required("customerKey")?)
+            .map_err(|e| QueryError::Invalid(e.to_string()))?;
+        let auth_key = AuthKey::parse(p.required("authKey")?)
+            .map_err(|e| QueryError::Invalid(e.to_string()))?;
+        let customer_email = p
+            .optional("customerEmail")?
+            .filter(|v| !v.is_empty())
+            .map(email)
+            .transpose()?;
+        let customer_name = p
+            .optional("customerName")?
+            .filter(|v| !v.is_empty())
+            .map(name)
+            .transpose()?;
+        Ok(Self {
+            customer_key,
+            auth_key,
+            customer_email,
+            customer_name,
+        })
+    }
+}
+
+/// `GET /billing/fail?code=…&message=…`: only the code is kept, and only if it looks like one.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FailQuery {
+    pub code: String,
+}
+
+/// The code forwarded when Toss's is missing or not a plausible error code.
+pub(crate) const UNKNOWN_FAIL_CODE: &str = "UNKNOWN_ERROR";
+
+impl FailQuery {
+    pub(crate) fn parse(raw: &str) -> Result<Self, QueryError> {
+        let p = Params::parse(raw)?;
+        let code = p
+            .optional("code")?
+            .filter(|c| {
+                (1..=64).contains(&c.len())
+                    && c.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .unwrap_or(UNKNOWN_FAIL_CODE)
+            .to_owned();
+        Ok(Self { code })
+    }
+}
+
+fn email(value: &str) -> Result<String, QueryError> {
+    let ok = value.len() <= 100
+        && value.is_ascii()
+        && !value.bytes().any(|b| b.is_ascii_control() || b == b' ')
+        && value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(QueryError::Invalid(
+            "customerEmail is not an e-mail address of at most 100 characters".into(),
+        ))
+    }
+}
+
+fn name(value: &str) -> Result<String, QueryError> {
+    if value.chars().count() <= 100
+        && !value.chars().any(char::is_control)
+        && !value.trim().is_empty()
+    {
+        Ok(value.trim().to_owned())
+    } else {
+        Err(QueryError::Invalid(
+            "customerName must be 1 to 100 characters without control characters".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_from_toss_parses_into_domain_types() {
+        let q = SuccessQuery::parse("customerKey=user_2abc&authKey=bln_8dk2Lq&customerEmail=a%40b.co&customerName=%EA%B9%80%ED%86%A0%EC%8A%A4").unwrap();
+        assert_eq!(q.customer_key.as_str(), "user_2abc");
+        assert_eq!(q.auth_key.expose_secret(), "bln_8dk2Lq");
+        assert_eq!(q.customer_email.as_deref(), Some("a@b.co"));
+        assert_eq!(q.customer_name.as_deref(), Some("김토스"));
+    }
+
+    #[test]
+    fn parameters_the_app_added_to_its_success_url_are_ignored() {
+        assert!(SuccessQuery::parse("billingMethod=CARD&customerKey=user_2abc&authKey=k1").is_ok());
+    }
+
+    #[test]
+    fn bad_success_queries_are_refused_with_a_reason_that_echoes_nothing() {
+        let long = format!("customerKey=user_1&authKey={}", "a".repeat(5000));
+        let cases = [
+            ("", QueryError::Missing("customerKey")),
+            ("authKey=k", QueryError::Missing("customerKey")),
+            ("customerKey=user_1", QueryError::Missing("authKey")),
+            (
+                "customerKey=user_1&authKey=",
+                QueryError::Missing("authKey"),
+            ),
+            (
+                "customerKey=user_1&customerKey=user_2&authKey=k",
+                QueryError::Repeated("customerKey"),
+            ),
+            (
+                "customerKey=user_1&authKey=k&authKey=k",
+                QueryError::Repeated("authKey"),
+            ),
+            (long.as_str(), QueryError::TooLong),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(SuccessQuery::parse(raw).unwrap_err(), expected, "{raw:.60}");
+        }
+        for raw in [
+            "customerKey=%ED%95%9C&authKey=k",
+            "customerKey=user%0A1&authKey=k",
+            "customerKey=u&authKey=k",
+            "customerKey=user_1&authKey=has%20space",
+            "customerKey=user_1&authKey=k&customerEmail=nope",
+            "customerKey=user_1&authKey=k&customerName=a%00b",
+        ] {
+            let err = SuccessQuery::parse(raw).unwrap_err();
+            assert!(matches!(err, QueryError::Invalid(_)), "{raw}: {err:?}");
+            assert!(!err.to_string().contains("space"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_fail_code_is_forwarded_only_when_it_looks_like_an_error_code() {
+        assert_eq!(
+            FailQuery::parse("code=PAY_PROCESS_CANCELED&message=%EC%B7%A8%EC%86%8C")
+                .unwrap()
+                .code,
+            "PAY_PROCESS_CANCELED"
+        );
+        for raw in [
+            "",
+            "code=",
+            "code=%3Cscript%3E",
+            "code=lower",
+            "message=only",
+        ] {
+            assert_eq!(
+                FailQuery::parse(raw).unwrap().code,
+                UNKNOWN_FAIL_CODE,
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            FailQuery::parse("code=A&code=B").unwrap_err(),
+            QueryError::Repeated("code")
+        );
+    }
+}
