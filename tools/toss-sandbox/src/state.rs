@@ -267,9 +267,16 @@ fn kst_compact(at: DateTime<Utc>) -> String {
 }
 
 /// A handle on one sandbox's state; cheap to clone, shared by the server and tests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sandbox {
     inner: Arc<Mutex<State>>,
+}
+
+/// Shows no state: it holds secret keys, billing keys and authKeys.
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").finish_non_exhaustive()
+    }
 }
 
 impl Sandbox {
@@ -884,6 +891,17 @@ mod tests {
         assert!(!valid_customer_key("has space", 50));
         assert!(!valid_customer_key(&"a".repeat(51), 50));
         assert!(!valid_customer_key("@@ANONYMOUS", 50));
+    }
+
+    #[test]
+    fn debug_output_of_a_sandbox_shows_no_keys() {
+        let sandbox = Sandbox::new(SandboxConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        let auth_key = sandbox
+            .mint_auth_key("customer-1", TestCard::Ok)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{sandbox:?}");
+        assert!(!shown.contains(crate::config::DOCS_SECRET_KEY));
+        assert!(!shown.contains(&auth_key));
     }
 
     #[test]
