@@ -1,0 +1,294 @@
+//! The repository's real behaviour against AWS's DynamoDB Local, on a table created from
+//! template.yaml's own definition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{
+    AttemptKind, AttemptStatus, BillingKey, ChargeAttempt, CustomerKey, Krw, Lease, Plan,
+    Subscription, SubscriptionId,
+};
+use store::{Error, RedirectRecord, Store};
+
+async fn store() -> Store {
+    let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+    Store::new(client, table)
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn new_sub(n: u32, now: DateTime<Utc>) -> Subscription {
+    Subscription::new(
+        SubscriptionId::parse(format!("01JDQ4ZC1V3M5N7P9R2T{n:06}")).unwrap(),
+        CustomerKey::parse(format!("user_{n}")).unwrap(),
+        BillingKey::parse(format!("bk_{n}_Z_t5vOvQxrj4499PeiJcjen28-V2RyqgY=")).unwrap(),
+        None,
+        now,
+    )
+}
+
+fn attempt(
+    sub: &Subscription,
+    period: u32,
+    n: u32,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> ChargeAttempt {
+    ChargeAttempt::claim(
+        sub.id.clone(),
+        sub.customer_key.clone(),
+        period,
+        n,
+        Krw::new(3900),
+        AttemptKind::Renewal,
+        Lease {
+            owner: owner.into(),
+            until: now + Duration::minutes(5),
+        },
+        now,
+    )
+}
+
+fn redirect(sub: &Subscription, hash: &str, now: DateTime<Utc>) -> RedirectRecord {
+    RedirectRecord {
+        auth_key_hash: hash.into(),
+        customer_key: sub.customer_key.clone(),
+        subscription_id: Some(sub.id.clone()),
+        order_id: Some((0, 1)),
+        failure_code: None,
+        created_at: now,
+    }
+}
+
+async fn started(store: &Store, n: u32, now: DateTime<Utc>) -> (Subscription, ChargeAttempt) {
+    let mut sub = new_sub(n, now);
+    let first = attempt(&sub, 0, 1, "api", now);
+    let record = redirect(&sub, &format!("h{n}"), now);
+    store
+        .start_subscription(&mut sub, None, &first, &record)
+        .await
+        .unwrap();
+    (sub, first)
+}
+
+#[tokio::test]
+async fn starting_a_subscription_writes_it_its_customer_pointer_first_attempt_and_redirect_together()
+ {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, first) = started(&store, 1, now).await;
+
+    assert_eq!(sub.version, 1);
+    assert_eq!(
+        store
+            .customer_subscription(&sub.customer_key)
+            .await
+            .unwrap()
+            .unwrap(),
+        sub
+    );
+    assert_eq!(store.attempt(&sub.id, 0, 1).await.unwrap().unwrap(), first);
+    assert_eq!(
+        store.redirect("h1").await.unwrap().unwrap(),
+        redirect(&sub, "h1", now)
+    );
+}
+
+#[tokio::test]
+async fn a_second_live_subscription_for_the_same_customer_is_refused_and_nothing_of_it_is_written()
+{
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, _) = started(&store, 2, now).await;
+    let mut twin = new_sub(3, now);
+    twin.customer_key = sub.customer_key.clone();
+    let first = attempt(&twin, 0, 1, "api", now);
+
+    let record = redirect(&twin, "h3", now);
+    let err = store
+        .start_subscription(&mut twin, None, &first, &record)
+        .await
+        .unwrap_err();
+
+    assert!(err.is_conflict(), "{err:?}");
+    let Error::TransactionCanceled { reasons } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        reasons[1].as_deref(),
+        Some("ConditionalCheckFailed"),
+        "the customer pointer's condition failed: {reasons:?}"
+    );
+    assert!(
+        store.subscription(&twin.id).await.unwrap().is_none(),
+        "all or nothing"
+    );
+    assert!(store.redirect("h3").await.unwrap().is_none());
+    assert_eq!(twin.version, 0);
+}
+
+#[tokio::test]
+async fn claiming_an_attempt_twice_fails_the_second_claim_with_a_typed_condition_error() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, _) = started(&store, 4, now).await;
+    let a = attempt(&sub, 1, 1, "run-a", now);
+    let b = attempt(&sub, 1, 1, "run-b", now);
+
+    store.claim_attempt(&a).await.unwrap();
+    let err = store.claim_attempt(&b).await.unwrap_err();
+
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    assert_eq!(
+        store
+            .attempt(&sub.id, 1, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease
+            .unwrap()
+            .owner,
+        "run-a"
+    );
+}
+
+#[tokio::test]
+async fn a_live_lease_cannot_be_taken_over_and_an_expired_one_can_by_exactly_one_worker() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, _) = started(&store, 5, now).await;
+    store
+        .claim_attempt(&attempt(&sub, 1, 1, "dead", now))
+        .await
+        .unwrap();
+
+    let early = attempt(&sub, 1, 1, "early", now + Duration::minutes(1));
+    assert!(matches!(
+        store
+            .take_over_attempt(&early, now + Duration::minutes(1))
+            .await,
+        Err(Error::ConditionFailed)
+    ));
+
+    let later = now + Duration::minutes(6);
+    let (x, y) = (
+        attempt(&sub, 1, 1, "x", later),
+        attempt(&sub, 1, 1, "y", later),
+    );
+    let (rx, ry) = tokio::join!(
+        store.take_over_attempt(&x, later),
+        store.take_over_attempt(&y, later)
+    );
+    assert_eq!(rx.is_ok() as u8 + ry.is_ok() as u8, 1, "{rx:?} {ry:?}");
+}
+
+#[tokio::test]
+async fn an_outcome_is_recorded_only_by_the_lease_holder_and_only_on_the_version_it_read() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, mut first) = started(&store, 6, now).await;
+    let plan = Plan::new(Krw::new(3900), "Pro", 30).unwrap();
+    first.mark_done(domain::PaymentKey::parse("pay_1").unwrap(), now, now);
+
+    let mut paid = sub.clone();
+    paid.apply_success(0, now, &plan);
+    let err = store
+        .record_outcome(&mut paid.clone(), &first, "someone-else")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TransactionCanceled { reasons } if reasons[0].as_deref() == Some("ConditionalCheckFailed")),
+        "{err:?}"
+    );
+
+    let mut stale = paid.clone();
+    stale.version = 0;
+    let err = store
+        .record_outcome(&mut stale, &first, "api")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TransactionCanceled { reasons } if reasons[1].as_deref() == Some("ConditionalCheckFailed")),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.attempt(&sub.id, 0, 1).await.unwrap().unwrap().status,
+        AttemptStatus::Pending,
+        "nothing half-applied"
+    );
+
+    store
+        .record_outcome(&mut paid, &first, "api")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.attempt(&sub.id, 0, 1).await.unwrap().unwrap().status,
+        AttemptStatus::Done
+    );
+    assert_eq!(store.subscription(&sub.id).await.unwrap().unwrap(), paid);
+
+    let mut again = first.clone();
+    again.mark_declined("REJECT_CARD_PAYMENT", "x", now);
+    assert!(
+        store.save_attempt(&again, "api").await.is_err(),
+        "a final attempt never changes"
+    );
+}
+
+#[tokio::test]
+async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_finished() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let mut due = Vec::new();
+    for n in 0..60 {
+        let (mut sub, mut first) = started(&store, 100 + n, now).await;
+        first.mark_done(
+            domain::PaymentKey::parse(format!("pay_{n}")).unwrap(),
+            now,
+            now,
+        );
+        sub.apply_success(0, now, &Plan::new(Krw::new(3900), "Pro", 30).unwrap());
+        if n % 3 == 0 {
+            sub.cancel(domain::CancelReason::PeriodEnd, now);
+            sub.billing_key_deleted(now);
+        } else {
+            due.push(sub.id.clone());
+        }
+        store.record_outcome(&mut sub, &first, "api").await.unwrap();
+    }
+    let next_month = now + Duration::days(40);
+
+    let mut seen = Vec::new();
+    for shard in store.due_shards() {
+        let mut cursor = None;
+        loop {
+            let page = store.due_page(shard, next_month, cursor, 3).await.unwrap();
+            seen.extend(page.subscriptions.into_iter().map(|s| s.id));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    let nothing_yet: usize = {
+        let mut count = 0;
+        for shard in store.due_shards() {
+            count += store
+                .due_page(shard, now + Duration::days(1), None, 100)
+                .await
+                .unwrap()
+                .subscriptions
+                .len();
+        }
+        count
+    };
+
+    seen.sort();
+    due.sort();
+    assert_eq!(
+        seen, due,
+        "every due subscription exactly once, no finished one"
+    );
+    assert_eq!(nothing_yet, 0, "none is due before its anniversary");
+}
