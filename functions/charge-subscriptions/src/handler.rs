@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use billing::{Billing, Summary, SweepOptions};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use tracing::error;
+use tracing::{debug, error, warn};
 
 use crate::config::Config;
 
@@ -64,15 +64,11 @@ pub(crate) async fn handle(
     let time = event.payload.time.ok_or(SweepError::NoEventTime)?;
     let as_of =
         billing::as_of_from_event(time, state.billing.toss().key_mode(), chrono::Utc::now())?;
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
+    let stop_claiming_at = stop_claiming_at(event.context.deadline(), state.deadline_margin);
     let options = SweepOptions {
         as_of,
         concurrency: state.concurrency,
-        stop_claiming_at: Some(Instant::now() + remaining.saturating_sub(state.deadline_margin)),
+        stop_claiming_at,
         run_id: format!("sweep-{}", event.context.request_id),
         page_size: 100,
     };
@@ -87,6 +83,30 @@ pub(crate) async fn handle(
         error!(?summary, "sweep finished with errors");
     }
     Ok(summary)
+}
+
+/// When to stop claiming: the invocation's deadline minus the margin. A deadline already in
+/// the past at the start is not a real one (Lambda never sends it; local emulators send a
+/// placeholder), so the run goes on without one rather than claiming nothing.
+fn stop_claiming_at(deadline: SystemTime, margin: Duration) -> Option<Instant> {
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(remaining) if !remaining.is_zero() => {
+            if remaining <= margin {
+                warn!(
+                    remaining_ms = remaining.as_millis() as u64,
+                    margin_ms = margin.as_millis() as u64,
+                    "less time left than DEADLINE_MARGIN_SECONDS: nothing will be claimed; raise the function timeout"
+                );
+            }
+            Some(Instant::now() + remaining.saturating_sub(margin))
+        }
+        _ => {
+            warn!(
+                "the runtime's deadline is already past (a local emulator?); running without one"
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +124,24 @@ mod tests {
             event.time.unwrap().to_rfc3339(),
             "2026-12-01T00:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn a_real_deadline_leaves_the_margin_free_and_a_placeholder_deadline_is_ignored() {
+        let margin = Duration::from_secs(90);
+        let in_15_min = SystemTime::now() + Duration::from_secs(900);
+        let stop = stop_claiming_at(in_15_min, margin).unwrap();
+        let left = stop.duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(800) && left <= Duration::from_secs(810),
+            "{left:?}"
+        );
+        // cargo lambda's emulator sends 600000 ms since the epoch.
+        let placeholder = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(stop_claiming_at(placeholder, margin), None);
+        // Less time than the margin: stop at once.
+        let soon = stop_claiming_at(SystemTime::now() + Duration::from_secs(30), margin).unwrap();
+        assert!(soon <= Instant::now());
     }
 
     #[test]

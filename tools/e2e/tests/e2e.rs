@@ -1,0 +1,312 @@
+//! Both real function binaries under the Lambda runtime emulator (`cargo lambda watch`),
+//! against DynamoDB Local (table from template.yaml) and the Toss sandbox, configured only
+//! through the environment, exactly as deployed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{CustomerKey, Status};
+use serde_json::{Value, json};
+use testkit::lambda::{FunctionError, Watch};
+use toss_sandbox::{RunningSandbox, SandboxConfig, TestCard};
+
+const SECRET: &str = toss_sandbox::DOCS_SECRET_KEY;
+const SUCCESS_URL: &str = "https://app.example/billing/done";
+const FAIL_URL: &str = "https://app.example/billing/failed";
+
+struct Stack {
+    sandbox: RunningSandbox,
+    store: store::Store,
+    table: String,
+    endpoint: String,
+    watch: Watch,
+}
+
+async fn watch(sandbox: &RunningSandbox, endpoint: &str, table: &str, secret: &str) -> Watch {
+    Watch::builder()
+        .envs(testkit::dynamo::sdk_env(endpoint))
+        .env("TOSS_SECRET_KEY", secret)
+        .env("TOSS_API_BASE", sandbox.base_url())
+        .env("TABLE_NAME", table)
+        .env("APP_SUCCESS_URL", SUCCESS_URL)
+        .env("APP_FAIL_URL", FAIL_URL)
+        .env("PLAN_AMOUNT", "3900")
+        .env("PLAN_CREDITS", "30")
+        .env("DUNNING_RETRY_DAYS", "1,3,5")
+        .env("CHARGE_CONCURRENCY", "8")
+        .env("TOSS_CHARGE_TIMEOUT_SECONDS", "10")
+        .env("AWS_LAMBDA_LOG_LEVEL", "debug")
+        .prebuild("billing-api")
+        .prebuild("charge-subscriptions")
+        .start()
+        .await
+        .unwrap()
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+        let endpoint = testkit::dynamo::endpoint().await.unwrap();
+        let sandbox = toss_sandbox::spawn(SandboxConfig::default()).await.unwrap();
+        let watch = watch(&sandbox, &endpoint, &table, SECRET).await;
+        Self {
+            sandbox,
+            store: store::Store::new(client, table.clone()),
+            table,
+            endpoint,
+            watch,
+        }
+    }
+
+    /// What the browser does after Toss's card window: GET the success redirect.
+    async fn redirect(&self, customer: &str, auth_key: &str) -> String {
+        let path = format!("/billing/success?customerKey={customer}&authKey={auth_key}");
+        let response = self.watch.http_get("billing-api", &path).await.unwrap();
+        assert_eq!(response.status, 302, "{response:?}");
+        response.location().unwrap().to_owned()
+    }
+
+    async fn subscribe(&self, customer: &str, card: TestCard) -> domain::Subscription {
+        let auth_key = self
+            .sandbox
+            .sandbox()
+            .mint_auth_key(customer, card)
+            .unwrap();
+        assert_eq!(self.redirect(customer, &auth_key).await, SUCCESS_URL);
+        self.subscription(customer).await
+    }
+
+    async fn subscription(&self, customer: &str) -> domain::Subscription {
+        self.store
+            .customer_subscription(&CustomerKey::parse(customer).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn sweep(&self, at: DateTime<Utc>) -> Result<Value, FunctionError> {
+        sweep_with(&self.watch, at).await
+    }
+
+    fn done_payments(&self, customer: &str) -> usize {
+        let snapshot = self.sandbox.sandbox().snapshot();
+        snapshot
+            .payments
+            .iter()
+            .filter(|p| p.customer_key == customer && p.status == "DONE")
+            .count()
+    }
+}
+
+/// The sample scheduled event with its `time` set: the sweep's test clock.
+async fn sweep_with(watch: &Watch, at: DateTime<Utc>) -> Result<Value, FunctionError> {
+    let mut event = testkit::event("charge-subscriptions.scheduled.json").unwrap();
+    event["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    watch
+        .invoke("charge-subscriptions", &event)
+        .await
+        .map_err(|e| e.downcast::<FunctionError>().unwrap())
+}
+
+fn renewal_time(sub: &domain::Subscription) -> DateTime<Utc> {
+    sub.next_charge_at.unwrap() + Duration::hours(9)
+}
+
+#[tokio::test]
+async fn e2e_a_redirect_registers_a_card_and_charges_once_and_loading_it_again_charges_nothing() {
+    let stack = Stack::new().await;
+    let auth_key = stack
+        .sandbox
+        .sandbox()
+        .mint_auth_key("user_e2e_first", TestCard::Ok)
+        .unwrap();
+
+    let first = stack.redirect("user_e2e_first", &auth_key).await;
+    let again = stack.redirect("user_e2e_first", &auth_key).await;
+
+    assert_eq!(first, SUCCESS_URL);
+    assert_eq!(again, SUCCESS_URL);
+    assert_eq!(stack.done_payments("user_e2e_first"), 1);
+    assert_eq!(
+        stack.sandbox.sandbox().snapshot().counters.charge_requests,
+        1
+    );
+    let sub = stack.subscription("user_e2e_first").await;
+    assert_eq!((sub.status, sub.credits), (Status::Active, 30));
+
+    let logs = stack.watch.logs();
+    assert!(!logs.contains(SECRET), "the secret key is in the logs");
+    assert!(!logs.contains(&auth_key), "the authKey is in the logs");
+    let billing_key = sub.billing_key.as_ref().unwrap().expose_secret().to_owned();
+    assert!(
+        !logs.contains(&billing_key),
+        "the billing key is in the logs"
+    );
+}
+
+#[tokio::test]
+async fn e2e_bad_redirects_get_a_fail_redirect_or_a_json_error_and_store_nothing() {
+    let stack = Stack::new().await;
+    for path in [
+        "/billing/success",
+        "/billing/success?customerKey=user_1",
+        "/billing/success?customerKey=%ED%95%9C&authKey=k",
+        "/billing/success?customerKey=user_1&customerKey=user_2&authKey=k",
+    ] {
+        let response = stack.watch.http_get("billing-api", path).await.unwrap();
+        assert_eq!(response.status, 302, "{path}");
+        assert_eq!(
+            response.location(),
+            Some(format!("{FAIL_URL}?code=INVALID_REQUEST").as_str()),
+            "{path}"
+        );
+    }
+    let fail = stack
+        .watch
+        .http_get(
+            "billing-api",
+            "/billing/fail?code=PAY_PROCESS_CANCELED&message=x",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fail.location(),
+        Some(format!("{FAIL_URL}?code=PAY_PROCESS_CANCELED").as_str())
+    );
+    let unknown = stack
+        .watch
+        .http_get("billing-api", "/billing/other")
+        .await
+        .unwrap();
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json().unwrap()["error"]["code"], "NOT_FOUND");
+    assert_eq!(
+        stack
+            .sandbox
+            .sandbox()
+            .snapshot()
+            .counters
+            .billing_keys_issued,
+        0,
+        "Toss was never called"
+    );
+    let items = testkit::dynamo::client_for(&stack.endpoint)
+        .scan()
+        .table_name(&stack.table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.count(), 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn e2e_a_sweep_a_month_later_charges_exactly_once_and_a_second_sweep_at_the_same_time_charges_nothing()
+ {
+    let stack = Stack::new().await;
+    let sub = stack.subscribe("user_e2e_month", TestCard::Ok).await;
+
+    let first = stack.sweep(renewal_time(&sub)).await.unwrap();
+    let second = stack.sweep(renewal_time(&sub)).await.unwrap();
+
+    assert_eq!(
+        (
+            first["due"].as_u64(),
+            first["charged"].as_u64(),
+            first["total_charged_krw"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3900))
+    );
+    assert_eq!(second["charged"], 0);
+    assert_eq!(stack.done_payments("user_e2e_month"), 2);
+    assert_eq!(stack.subscription("user_e2e_month").await.credits, 60);
+}
+
+#[tokio::test]
+async fn e2e_a_declined_renewal_walks_through_the_retries_to_cancellation() {
+    let stack = Stack::new().await;
+    let sub = stack
+        .subscribe("user_e2e_dunning", TestCard::DeclineRenewals)
+        .await;
+    let first_fail = renewal_time(&sub);
+
+    let mut statuses = Vec::new();
+    for day in [0, 1, 3, 5] {
+        let summary = stack.sweep(first_fail + Duration::days(day)).await.unwrap();
+        assert_eq!(summary["declined"], 1, "day {day}: {summary}");
+        statuses.push(stack.subscription("user_e2e_dunning").await.status);
+    }
+
+    assert_eq!(
+        statuses,
+        [
+            Status::PastDue,
+            Status::PastDue,
+            Status::PastDue,
+            Status::Canceled
+        ]
+    );
+    let canceled = stack.subscription("user_e2e_dunning").await;
+    assert!(canceled.billing_key.is_none());
+    let snapshot = stack.sandbox.sandbox().snapshot();
+    assert_eq!(snapshot.counters.billing_keys_deleted, 1);
+    assert_eq!(
+        stack.done_payments("user_e2e_dunning"),
+        1,
+        "only the first month was ever paid"
+    );
+}
+
+#[tokio::test]
+async fn e2e_a_wrong_secret_key_fails_the_sweep_loudly_and_leaves_every_subscription_as_it_was() {
+    let stack = Stack::new().await;
+    let subs = [
+        stack.subscribe("user_e2e_wk1", TestCard::Ok).await,
+        stack
+            .subscribe("user_e2e_wk2", TestCard::DeclineRenewals)
+            .await,
+    ];
+    let wrong = watch(
+        &stack.sandbox,
+        &stack.endpoint,
+        &stack.table,
+        "test_sk_wrongKeyWrongKeyWrongKey00",
+    )
+    .await;
+
+    let err = sweep_with(&wrong, renewal_time(&subs[0]))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type, "TossRefusedOurRequest", "{err}");
+    assert!(err.error_message.contains("UNAUTHORIZED_KEY"), "{err}");
+    assert!(
+        !err.error_message.contains("wrongKey"),
+        "the key is never echoed: {err}"
+    );
+    for sub in &subs {
+        assert_eq!(
+            &stack.store.subscription(&sub.id).await.unwrap().unwrap(),
+            sub
+        );
+    }
+    assert!(!wrong.logs().contains("test_sk_wrongKey"), "nor logged");
+    let fixed = stack.sweep(renewal_time(&subs[0])).await.unwrap();
+    assert_eq!(
+        (fixed["charged"].as_u64(), fixed["declined"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn e2e_the_sample_scheduled_event_runs_a_sweep_as_delivered() {
+    let stack = Stack::new().await;
+    let event = testkit::event("charge-subscriptions.scheduled.json").unwrap();
+
+    let summary = stack
+        .watch
+        .invoke("charge-subscriptions", &event)
+        .await
+        .unwrap();
+
+    assert_eq!(summary["as_of"], "2026-12-01T00:00:00+00:00");
+    assert_eq!(summary["due"], 0);
+}
