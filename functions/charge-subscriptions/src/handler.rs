@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use billing::{Billing, Summary, SweepOptions};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use tracing::{debug, error, warn};
+use tracing::{error, warn};
 
 use crate::config::Config;
 
