@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::{AttemptKind, AttemptStatus, ChargeAttempt, NextAction, OrderId, Subscription};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use toss::{ErrorClass, KeyMode};
 use tracing::{error, info, warn};
 
@@ -21,7 +21,8 @@ use crate::{Billing, Error};
 pub struct SweepOptions {
     /// Subscriptions due at or before this moment are charged (the event's `time`).
     pub as_of: DateTime<Utc>,
-    /// Charges in flight at once.
+    /// Charges in flight at Toss at once. Page reads and claims run ahead of the charges
+    /// (up to as many again), so a slot waits on Toss, not on the table.
     pub concurrency: usize,
     /// Stop claiming new work after this instant (the Lambda deadline minus a margin).
     pub stop_claiming_at: Option<Instant>,
@@ -84,12 +85,22 @@ struct Run<'a> {
     abort: AtomicBool,
     summary: Mutex<Summary>,
     our_fault: Mutex<Option<String>>,
+    /// One permit per charge in flight at Toss (`SweepOptions::concurrency`).
+    toss_slots: Semaphore,
 }
 
 impl Run<'_> {
     /// The engine's clock: wall time, or the test clock when it runs ahead.
     fn now(&self) -> DateTime<Utc> {
         Utc::now().max(self.options.as_of)
+    }
+
+    /// Waits for a Toss slot; held from the charge until its outcome is recorded.
+    async fn toss_slot(&self) -> Result<SemaphorePermit<'_>, Error> {
+        self.toss_slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("the sweep's Toss slots were closed".into()))
     }
 
     fn may_claim(&self) -> bool {
@@ -116,25 +127,29 @@ impl Billing {
                 ..Summary::default()
             }),
             our_fault: Mutex::new(None),
+            toss_slots: Semaphore::new(options.concurrency.max(1)),
         });
 
         let store = &self.store;
         let pages = stream::iter(store.due_shards())
             .map(move |shard| {
-                stream::try_unfold((Some(None), shard), move |(cursor, shard)| async move {
-                    let Some(start) = cursor else { return Ok(None) };
-                    let page = store
-                        .due_page(shard, options.as_of, start, options.page_size)
-                        .await?;
-                    let next = page.next.map(Some);
-                    Ok::<_, store::Error>(Some((
-                        stream::iter(page.subscriptions.into_iter().map(Ok::<_, store::Error>)),
-                        (next, shard),
-                    )))
-                })
-                .try_flatten()
+                Box::pin(
+                    stream::try_unfold((Some(None), shard), move |(cursor, shard)| async move {
+                        let Some(start) = cursor else { return Ok(None) };
+                        let page = store
+                            .due_page(shard, options.as_of, start, options.page_size)
+                            .await?;
+                        let next = page.next.map(Some);
+                        Ok::<_, store::Error>(Some((
+                            stream::iter(page.subscriptions.into_iter().map(Ok::<_, store::Error>)),
+                            (next, shard),
+                        )))
+                    })
+                    .try_flatten(),
+                )
             })
-            .flatten();
+            // Every shard is read at once, one page ahead: a page read never stalls the charges.
+            .flatten_unordered(None);
 
         let run_ref = &run;
         pages
@@ -157,7 +172,9 @@ impl Billing {
                     }
                 }
             })
-            .buffer_unordered(options.concurrency.max(1))
+            // Twice the Toss slots: while `concurrency` charges wait on Toss, as many due
+            // subscriptions are read and claimed, ready for the next free slot.
+            .buffer_unordered(options.concurrency.max(1).saturating_mul(2))
             .collect::<()>()
             .await;
 
@@ -206,10 +223,13 @@ impl Billing {
                     now,
                 );
                 match self.store.claim_attempt(&attempt).await {
-                    Ok(()) => Ok(Processed::Settled(
-                        self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
-                            .await?,
-                    )),
+                    Ok(()) => {
+                        let _slot = run.toss_slot().await?;
+                        Ok(Processed::Settled(
+                            self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
+                                .await?,
+                        ))
+                    }
                     Err(e) if e.is_conflict() => self.resolve_claimed(run, sub, period, kind).await,
                     Err(e) => Err(e.into()),
                 }
@@ -310,10 +330,13 @@ impl Billing {
                     now,
                 );
                 match self.store.claim_attempt(&attempt).await {
-                    Ok(()) => Ok(Processed::Settled(
-                        self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
-                            .await?,
-                    )),
+                    Ok(()) => {
+                        let _slot = run.toss_slot().await?;
+                        Ok(Processed::Settled(
+                            self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
+                                .await?,
+                        ))
+                    }
                     Err(e) if e.is_conflict() => Ok(Processed::Skipped),
                     Err(e) => Err(e.into()),
                 }
@@ -349,6 +372,7 @@ impl Billing {
             Err(e) => return Err(e.into()),
         }
         warn!(subscription = %sub.id, order_id = %attempt.order_id, "reconciling an unfinished attempt");
+        let _slot = run.toss_slot().await?;
         Ok(Processed::Settled(
             self.settle(sub, attempt, &run.options.run_id, Mode::Reconcile, now)
                 .await?,
