@@ -5,21 +5,26 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use billing::{Billing, Summary, SweepOptions};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use tracing::{error, warn};
+use serde::Serialize;
+use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::continuation::{self, Continuer};
 
 #[derive(Debug)]
 pub(crate) struct State {
     billing: Billing,
     concurrency: usize,
     deadline_margin: Duration,
+    continuer: Continuer,
+    max_continuations: u32,
 }
 
 impl State {
     pub(crate) fn new(
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
+        lambda: aws_sdk_lambda::Client,
     ) -> Result<Self, lambda_runtime::Error> {
         let toss = toss::Client::new(config.common.toss)?;
         let store = store::Store::new(dynamodb, config.common.table_name);
@@ -27,8 +32,21 @@ impl State {
             billing: Billing::new(toss, store, config.common.settings),
             concurrency: config.concurrency,
             deadline_margin: config.deadline_margin,
+            continuer: Continuer::new(lambda),
+            max_continuations: config.max_continuations,
         })
     }
+}
+
+/// The function's result: the sweep's summary, and where this run sits in a chain.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// 0 for the scheduled run, n for its n-th continuation.
+    pub continuation: u32,
+    /// Whether this run handed the rest to a new invocation.
+    pub continued: bool,
 }
 
 /// Why a run failed; `error_type` is stable so alarms can match on it.
@@ -38,6 +56,10 @@ pub(crate) enum SweepError {
     NoEventTime,
     #[error(transparent)]
     Billing(#[from] billing::Error),
+    /// The run stopped early and could not hand over; Lambda's retry of this event re-runs the
+    /// sweep (idempotent), which continues the work.
+    #[error(transparent)]
+    Continuation(#[from] continuation::Error),
 }
 
 impl From<SweepError> for Diagnostic {
@@ -49,6 +71,7 @@ impl From<SweepError> for Diagnostic {
             SweepError::Billing(billing::Error::Store(_)) => "TableUnavailable",
             SweepError::Billing(billing::Error::InvalidAsOf(_)) => "InvalidAsOf",
             SweepError::Billing(billing::Error::Internal(_)) => "Internal",
+            SweepError::Continuation(_) => "ContinuationFailed",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -60,7 +83,7 @@ impl From<SweepError> for Diagnostic {
 pub(crate) async fn handle(
     state: &State,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
-) -> Result<Summary, SweepError> {
+) -> Result<Report, SweepError> {
     let time = event.payload.time.ok_or(SweepError::NoEventTime)?;
     let as_of =
         billing::as_of_from_event(time, state.billing.toss().key_mode(), chrono::Utc::now())?;
@@ -82,7 +105,37 @@ pub(crate) async fn handle(
         // whole sweep again: every step is idempotent. Report them as a failed run.
         error!(?summary, "sweep finished with errors");
     }
-    Ok(summary)
+    let position = continuation::number(&event.payload);
+    let mut continued = false;
+    if summary.stopped_early {
+        match continuation::next(&event.payload, state.max_continuations) {
+            Some(next) => {
+                let function = if event.context.invoked_function_arn.is_empty() {
+                    event.context.env_config.function_name.as_str()
+                } else {
+                    event.context.invoked_function_arn.as_str()
+                };
+                state.continuer.invoke(function, &next).await.inspect_err(
+                    |e| error!(error = %e, cause = ?e, "could not hand the rest of the sweep over"),
+                )?;
+                info!(
+                    continuation = position + 1,
+                    "deadline near: the rest of this sweep continues in a new invocation"
+                );
+                continued = true;
+            }
+            None => warn!(
+                continuation = position,
+                max = state.max_continuations,
+                "deadline near and SWEEP_MAX_CONTINUATIONS reached: the rest waits for the next schedule"
+            ),
+        }
+    }
+    Ok(Report {
+        summary,
+        continuation: position,
+        continued,
+    })
 }
 
 /// When to stop claiming: the invocation's deadline minus the margin. A deadline already in

@@ -1,6 +1,7 @@
 //! `charge-subscriptions`: the scheduled renewal sweep.
 
 mod config;
+mod continuation;
 mod handler;
 
 use lambda_runtime::{Error, run, service_fn};
@@ -10,6 +11,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = config::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let state = handler::State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
+    let state = handler::State::new(
+        config,
+        aws_sdk_dynamodb::Client::new(&aws),
+        aws_sdk_lambda::Client::new(&aws),
+    )?;
     run(service_fn(|event| handler::handle(&state, event))).await
 }

@@ -348,6 +348,22 @@ impl Sandbox {
         Ok(auth_key)
     }
 
+    /// Mint an authKey and exchange it at once for `secret_key`, as the card window followed by
+    /// `POST /v1/billing/authorizations/issue` would: a real, chargeable billing key without
+    /// two HTTP round trips (for load tests that seed thousands of customers).
+    pub fn issue_billing_key(
+        &self,
+        secret_key: &str,
+        customer_key: &str,
+        card: TestCard,
+    ) -> Result<Billing, ApiError> {
+        let caller = self
+            .caller(secret_key)
+            .ok_or_else(|| ApiError::of("UNAUTHORIZED_KEY"))?;
+        let auth_key = self.mint_auth_key(customer_key, card)?;
+        self.issue(&caller, &auth_key, customer_key)
+    }
+
     /// Register (or update) a secret key.
     pub fn register_secret_key(&self, spec: &SecretKeySpec) -> Result<MerchantView, KeyError> {
         let (key, merchant) = merchant_from(spec)?;

@@ -1,0 +1,67 @@
+//! `bench`: the renewal sweep's throughput benchmark, and a cold-start timer.
+//!
+//! ```text
+//! bench [run] [--n N] [--latency-ms 50,500] [--concurrency 8,32,128] [--seconds S]
+//!             [--memory-n 100000] [--skip-n N] [--chain-n N]
+//! bench sweep …           (internal: one sweep in its own process)
+//! ```
+//! See docs/performance.md.
+
+mod counting;
+mod seed;
+mod sweeper;
+mod throughput;
+
+use anyhow::{Context, bail};
+
+fn list<T: std::str::FromStr>(value: &str, flag: &str) -> anyhow::Result<Vec<T>> {
+    value
+        .split(',')
+        .map(|v| v.trim().parse::<T>().ok())
+        .collect::<Option<Vec<T>>>()
+        .with_context(|| format!("{flag} takes a comma-separated list of whole numbers"))
+}
+
+fn parse_run(args: &[String]) -> anyhow::Result<throughput::Options> {
+    let mut options = throughput::Options::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .with_context(|| format!("{flag} takes a whole number"))
+        };
+        match flag.as_str() {
+            "--n" => options.n = number()?,
+            "--latency-ms" => options.latencies_ms = list(value, flag)?,
+            "--concurrency" => options.concurrencies = list(value, flag)?,
+            "--seconds" => options.seconds = value.parse().context("--seconds")?,
+            "--memory-n" => options.memory_n = number()?,
+            "--skip-n" => options.skip_n = number()?,
+            "--chain-n" => options.chain_n = number()?,
+            other => bail!("unknown flag {other}; see docs/performance.md"),
+        }
+    }
+    if options.latencies_ms.contains(&0) || options.concurrencies.contains(&0) {
+        bail!("latencies and concurrencies must be above 0");
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("sweep") => sweeper::run(sweeper::SweepArgs::from_args(&args[1..])?).await,
+        Some("run") => finish(throughput::run(parse_run(&args[1..])?).await?),
+        _ => finish(throughput::run(parse_run(&args)?).await?),
+    }
+}
+
+fn finish(ok: bool) -> anyhow::Result<()> {
+    if !ok {
+        bail!("a renewal was not charged exactly once (see PROBLEM lines above)");
+    }
+    Ok(())
+}
