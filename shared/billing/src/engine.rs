@@ -99,6 +99,7 @@ impl Billing {
                 other => other,
             },
         };
+        failpoint!("after_toss_answer");
         self.record(sub, attempt, owner, answer, mode, now).await
     }
 

@@ -14,8 +14,19 @@
 //!   subscription.
 
 pub mod config;
+
+/// A crash point for the fault-injection suite; compiles to nothing without `failpoints`.
+macro_rules! failpoint {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        crate::failpoint::hit($name).await;
+    };
+}
+
 mod engine;
 mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
 mod register;
 mod sweep;
 

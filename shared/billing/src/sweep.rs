@@ -224,6 +224,7 @@ impl Billing {
                 );
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
+                        failpoint!("after_claim");
                         let _slot = run.toss_slot().await?;
                         Ok(Processed::Settled(
                             self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
@@ -331,6 +332,7 @@ impl Billing {
                 );
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
+                        failpoint!("after_claim");
                         let _slot = run.toss_slot().await?;
                         Ok(Processed::Settled(
                             self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
