@@ -3,10 +3,13 @@
 //! ```text
 //! bench [run] [--n N] [--latency-ms 50,500] [--concurrency 8,32,128] [--seconds S]
 //!             [--memory-n 100000] [--skip-n N] [--chain-n N]
+//! bench coldstart [--starts 20] [--node tools/coldstart/node/index.mjs] \
+//!       <charge-subscriptions bootstrap> <billing-api bootstrap>
 //! bench sweep …           (internal: one sweep in its own process)
 //! ```
 //! See docs/performance.md.
 
+mod coldstart;
 mod counting;
 mod seed;
 mod sweeper;
@@ -54,9 +57,51 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("sweep") => sweeper::run(sweeper::SweepArgs::from_args(&args[1..])?).await,
+        Some("coldstart") => coldstart(&args[1..]).await,
         Some("run") => finish(throughput::run(parse_run(&args[1..])?).await?),
         _ => finish(throughput::run(parse_run(&args)?).await?),
     }
+}
+
+async fn coldstart(args: &[String]) -> anyhow::Result<()> {
+    let mut starts = 20;
+    let mut node = None;
+    let mut bins = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--starts" => starts = it.next().context("--starts N")?.parse()?,
+            "--node" => node = Some(it.next().context("--node <index.mjs>")?.clone()),
+            other => bins.push(other.to_owned()),
+        }
+    }
+    let [charge, api] = bins.as_slice() else {
+        bail!(
+            "usage: bench coldstart [--starts N] [--node index.mjs] <charge-subscriptions> <billing-api>"
+        );
+    };
+    let mut targets = vec![
+        coldstart::Target {
+            name: "charge-subscriptions".into(),
+            command: vec![charge.clone()],
+            event: coldstart::EventKind::Scheduled,
+        },
+        coldstart::Target {
+            name: "billing-api".into(),
+            command: vec![api.clone()],
+            event: coldstart::EventKind::BillingSuccess,
+        },
+    ];
+    if let Some(script) = node {
+        targets.push(coldstart::Target {
+            name: "sweep first step (seed's language)".into(),
+            command: vec!["node".into(), script],
+            event: coldstart::EventKind::Scheduled,
+        });
+    }
+    let table = coldstart::run(targets, starts).await?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes())?;
+    Ok(())
 }
 
 fn finish(ok: bool) -> anyhow::Result<()> {
