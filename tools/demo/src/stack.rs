@@ -1,0 +1,272 @@
+//! Everything the demo runs: DynamoDB Local (or a given DynamoDB-API server) with a table made
+//! from template.yaml, the Toss sandbox (in this process), both functions under
+//! `cargo lambda watch`, and the checkout app. Dropping the [`Stack`] stops all of it.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use testkit::dynamo::DynamoLocal;
+use testkit::lambda::Watch;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use toss_sandbox::{RunningSandbox, SandboxConfig};
+
+use crate::Args;
+use crate::app;
+
+/// The secret key the functions use: the public docs test key the sandbox accepts.
+pub(crate) const SECRET_KEY: &str = toss_sandbox::DOCS_SECRET_KEY;
+/// The client key the checkout page gives the (stand-in) SDK.
+pub(crate) const CLIENT_KEY: &str = toss_sandbox::DOCS_CLIENT_KEY;
+pub(crate) const PLAN_AMOUNT: u64 = 3900;
+pub(crate) const PLAN_CREDITS: u64 = 30;
+pub(crate) const DUNNING_RETRY_DAYS: [u32; 3] = [1, 3, 5];
+
+/// Ports of servers this process started: after everything is dropped, the exit waits until
+/// they are closed, so nothing is left listening when the demo returns.
+static CHILD_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+fn remember_port(port: u16) {
+    if let Ok(mut ports) = CHILD_PORTS.lock() {
+        ports.push(port);
+    }
+}
+
+/// Waits (at most 10 s) until no server this process started still listens.
+pub(crate) async fn wait_children_gone() {
+    let ports = CHILD_PORTS.lock().map(|p| p.clone()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for port in ports {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Where everything is.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Urls {
+    pub app: String,
+    pub sandbox: String,
+    pub lambda: String,
+    pub success_url: String,
+    pub fail_url: String,
+    pub dynamodb: String,
+    pub table: String,
+    pub function_logs: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Stack {
+    /// Declared first: dropped first (the functions go before the servers they use).
+    pub(crate) watch: Watch,
+    app: JoinHandle<()>,
+    pub(crate) sandbox: RunningSandbox,
+    pub(crate) store: store::Store,
+    urls: Urls,
+    _dynamo: Option<DynamoLocal>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.app.abort();
+    }
+}
+
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Progress on stderr, with the seconds since the start.
+pub(crate) fn step(text: &str) {
+    let started = STARTED.get_or_init(Instant::now);
+    eprintln!("demo [{:>5.1}s] {text}", started.elapsed().as_secs_f64());
+}
+
+impl Stack {
+    pub(crate) async fn start(args: &Args) -> anyhow::Result<Self> {
+        // DynamoDB Local (a JVM) starts while the function binaries compile.
+        let dynamo = async {
+            match &args.dynamodb_endpoint {
+                Some(endpoint) => {
+                    step(&format!("using the DynamoDB-API server at {endpoint}"));
+                    Ok((None, endpoint.trim_end_matches('/').to_owned()))
+                }
+                None => {
+                    step("starting DynamoDB Local (java, loopback only)");
+                    let server = DynamoLocal::start().await?;
+                    let endpoint = server.endpoint().to_owned();
+                    step(&format!("DynamoDB Local listening at {endpoint}"));
+                    if let Some(port) = endpoint
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok())
+                    {
+                        remember_port(port);
+                    }
+                    Ok::<_, anyhow::Error>((Some(server), endpoint))
+                }
+            }
+        };
+        let (dynamo, built) = tokio::join!(dynamo, build_functions());
+        let (dynamo, endpoint) = dynamo?;
+        built?;
+
+        let client = testkit::dynamo::client_for(&endpoint);
+        let table = testkit::dynamo::unique_table_name("demo");
+        step(&format!("creating table {table} from template.yaml"));
+        testkit::dynamo::create_table_from_template(&client, &table).await?;
+        let store = store::Store::new(client, table.clone());
+
+        let sandbox = toss_sandbox::spawn(SandboxConfig::default())
+            .await
+            .context("start the Toss sandbox")?;
+
+        let app_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
+            .await
+            .with_context(|| format!("bind the checkout app to 127.0.0.1:{}", args.port))?;
+        let app_url = format!("http://{}", app_listener.local_addr()?);
+
+        step("starting both functions under cargo lambda watch (the Lambda runtime emulator)");
+        let watch = Watch::builder()
+            .envs(testkit::dynamo::sdk_env(&endpoint))
+            .env("TOSS_SECRET_KEY", SECRET_KEY)
+            .env("TOSS_API_BASE", sandbox.base_url())
+            .env("TABLE_NAME", &table)
+            .env("APP_SUCCESS_URL", format!("{app_url}/done"))
+            .env("APP_FAIL_URL", format!("{app_url}/failed"))
+            .env("PLAN_AMOUNT", PLAN_AMOUNT.to_string())
+            .env("PLAN_CREDITS", PLAN_CREDITS.to_string())
+            .env(
+                "DUNNING_RETRY_DAYS",
+                DUNNING_RETRY_DAYS.map(|d| d.to_string()).join(","),
+            )
+            .env("CHARGE_CONCURRENCY", "8")
+            .env("TOSS_CHARGE_TIMEOUT_SECONDS", "10")
+            .env("AWS_LAMBDA_LOG_LEVEL", "info")
+            .invoke_timeout(Duration::from_secs(180))
+            .start()
+            .await?;
+        remember_port(watch.port());
+
+        let lambda = watch.base_url();
+        let urls = Urls {
+            sandbox: sandbox.base_url(),
+            success_url: format!("{lambda}/lambda-url/billing-api/billing/success"),
+            fail_url: format!("{lambda}/lambda-url/billing-api/billing/fail"),
+            lambda,
+            dynamodb: endpoint,
+            table,
+            function_logs: watch.log_path().display().to_string(),
+            app: app_url,
+        };
+        let router = app::router(app::AppState::new(store.clone(), &urls));
+        let app = tokio::spawn(async move {
+            if let Err(e) = axum::serve(app_listener, router).await {
+                eprintln!("demo: the checkout app stopped: {e}");
+            }
+        });
+        let stack = Self {
+            watch,
+            app,
+            sandbox,
+            store,
+            urls,
+            _dynamo: dynamo,
+        };
+        stack.warm_up().await?;
+        step("ready");
+        Ok(stack)
+    }
+
+    pub(crate) fn urls(&self) -> Urls {
+        self.urls.clone()
+    }
+
+    /// The emulator starts each function on its first call: make those calls now, so the
+    /// first step of the demo does not wait for it.
+    async fn warm_up(&self) -> anyhow::Result<()> {
+        step("warming up billing-api and charge-subscriptions");
+        let warm = self
+            .watch
+            .http_get(
+                "billing-api",
+                "/billing/fail?code=PAY_PROCESS_CANCELED&message=warm-up",
+            )
+            .await
+            .context("call billing-api")?;
+        if warm.status != 302 {
+            bail!(
+                "billing-api did not start: HTTP {} {}\n(function logs: {})",
+                warm.status,
+                warm.body,
+                self.urls.function_logs
+            );
+        }
+        // An as-of time long before anything exists: a sweep that finds nothing due.
+        self.sweep(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .context("call charge-subscriptions")?;
+        Ok(())
+    }
+
+    /// Invokes `charge-subscriptions` with the sample EventBridge event whose `time` is `as_of`.
+    pub(crate) async fn sweep(
+        &self,
+        as_of: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut event = testkit::event("charge-subscriptions.scheduled.json")?;
+        event["time"] = serde_json::json!(as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        self.watch
+            .invoke("charge-subscriptions", &event)
+            .await
+            .with_context(|| {
+                format!(
+                    "sweep at {as_of} (function logs: {})",
+                    self.urls.function_logs
+                )
+            })
+    }
+
+    /// Keeps serving until the process is told to stop.
+    pub(crate) async fn serve_forever(self) -> anyhow::Result<()> {
+        std::future::pending::<()>().await;
+        drop(self);
+        Ok(())
+    }
+}
+
+/// `cargo build` of both function binaries, so compile errors show here with cargo's message
+/// and the emulator's own build is a no-op. Killed if the demo is interrupted meanwhile.
+async fn build_functions() -> anyhow::Result<()> {
+    step("building billing-api and charge-subscriptions (cargo build)");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = tokio::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--bin",
+            "billing-api",
+            "--bin",
+            "charge-subscriptions",
+        ])
+        .current_dir(testkit::workspace_root())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("run cargo build")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build of the functions failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    step("functions built");
+    Ok(())
+}
