@@ -30,6 +30,8 @@ pub struct SweepReport {
     pub elapsed_ms: f64,
     /// `VmHWM` of this process when the sweep returned.
     pub peak_rss_kb: u64,
+    /// CPU time (user + system, all threads) this process spent in the sweep call.
+    pub cpu_ms: f64,
 }
 
 /// Arguments of the sweep process.
@@ -112,6 +114,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
         run_id: format!("bench-{}", ulid::Ulid::new()),
         page_size: 100,
     };
+    let cpu_before = cpu_ms()?;
     let started = Instant::now();
     let summary = billing.sweep(&options).await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -126,6 +129,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
         requests: counter.counts(),
         elapsed_ms,
         peak_rss_kb: peak_rss_kb()?,
+        cpu_ms: cpu_ms()? - cpu_before,
     };
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &report)?;
@@ -141,4 +145,24 @@ fn peak_rss_kb() -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmHWM in /proc/self/status")
+}
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (clock ticks of
+/// 10 ms, Linux's USER_HZ on x86_64 and arm64).
+fn cpu_ms() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("read /proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .context("parse /proc/self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) * 10.0)
 }

@@ -47,6 +47,8 @@ impl Default for Options {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// Warms DynamoDB Local's JVM up; not reported.
+    Warmup,
     /// No Toss latency at all: what the table, the sandbox and the CPU allow.
     Ceiling,
     /// The seed's approach: one subscription at a time.
@@ -115,12 +117,19 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
     };
 
     let mut specs = vec![Spec {
+        kind: Kind::Warmup,
+        latency_ms: 0,
+        concurrency: max_c,
+        n: options.n.min(2_000),
+        stop_after_ms: None,
+    }];
+    specs.push(Spec {
         kind: Kind::Ceiling,
         latency_ms: 0,
         concurrency: max_c,
         n: options.n.min(4_000),
         stop_after_ms: None,
-    }];
+    });
     for &l in &options.latencies_ms {
         specs.push(Spec {
             kind: Kind::Seed,
@@ -187,6 +196,7 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         rows.push(row);
     }
     let ok = rows.iter().all(|r| r.problems.is_empty());
+    rows.retain(|r| r.spec.kind != Kind::Warmup);
     let table = render(&rows, &options);
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, table.as_bytes())?;
@@ -287,6 +297,7 @@ fn merge(a: SweepReport, b: SweepReport) -> SweepReport {
         requests,
         elapsed_ms: a.elapsed_ms + b.elapsed_ms,
         peak_rss_kb: a.peak_rss_kb.max(b.peak_rss_kb),
+        cpu_ms: a.cpu_ms + b.cpu_ms,
     }
 }
 
@@ -335,11 +346,11 @@ fn render(rows: &[Row], options: &Options) -> String {
     );
     let _ = writeln!(
         s,
-        "| setting | L ms | C | n | runs | sweep s | charges/s | limit C/L | ratio | × seed | DynamoDB req / renewal | req / skipped | peak RSS MB | exactly once | bounded by |"
+        "| setting | L ms | C | n | runs | sweep s | charges/s | limit C/L | ratio | × seed | DynamoDB req / renewal | req / skipped | sweep CPU ms / renewal | peak RSS MB | exactly once | bounded by |"
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     );
     for r in rows {
         let rate = r.rate();
@@ -351,6 +362,7 @@ fn render(rows: &[Row], options: &Options) -> String {
             Kind::Skip => "all due claimed by another run",
             Kind::Chain => "chain (1 s runs, continued)",
             Kind::Memory => "memory",
+            Kind::Warmup => "warm-up",
         };
         let ratio = limit.map_or("–".into(), |l| format!("{:.2}", rate / l));
         let times_seed = match (r.spec.kind, seed_rate(r.spec.latency_ms)) {
@@ -376,6 +388,11 @@ fn render(rows: &[Row], options: &Options) -> String {
             (_, Some(_), _) => "Toss latency (C/L)".to_owned(),
             _ => "–".to_owned(),
         };
+        let cpu = if r.report.charged > 0 {
+            format!("{:.2}", r.report.cpu_ms / r.report.charged as f64)
+        } else {
+            "–".into()
+        };
         let once = if r.problems.is_empty() {
             "yes".to_owned()
         } else {
@@ -383,7 +400,7 @@ fn render(rows: &[Row], options: &Options) -> String {
         };
         let _ = writeln!(
             s,
-            "| {name} | {} | {} | {} | {} | {:.1} | {:.0} | {} | {ratio} | {times_seed} | {per_renewal} | {per_skip} | {:.1} | {once} | {bound} |",
+            "| {name} | {} | {} | {} | {} | {:.1} | {:.0} | {} | {ratio} | {times_seed} | {per_renewal} | {per_skip} | {cpu} | {:.1} | {once} | {bound} |",
             r.spec.latency_ms,
             r.spec.concurrency,
             r.spec.n,
