@@ -310,3 +310,66 @@ async fn e2e_the_sample_scheduled_event_runs_a_sweep_as_delivered() {
     assert_eq!(summary["as_of"], "2026-12-01T00:00:00+00:00");
     assert_eq!(summary["due"], 0);
 }
+
+/// `cargo lambda invoke <fn> --data-file events/<file>` against the running emulator, as a
+/// developer would type it; returns the function's JSON answer.
+async fn cargo_lambda_invoke(watch: &Watch, function: &str, file: &str) -> Value {
+    let output = tokio::process::Command::new(testkit::lambda::cargo_lambda().unwrap())
+        .current_dir(testkit::workspace_root())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--data-file",
+            &format!("events/{file}"),
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &watch.port().to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test]
+async fn e2e_every_sample_event_works_with_cargo_lambda_invoke_data_file() {
+    let stack = Stack::new().await;
+
+    let sweep = cargo_lambda_invoke(
+        &stack.watch,
+        "charge-subscriptions",
+        "charge-subscriptions.scheduled.json",
+    )
+    .await;
+    let fail = cargo_lambda_invoke(&stack.watch, "billing-api", "billing-api.fail.json").await;
+    let success =
+        cargo_lambda_invoke(&stack.watch, "billing-api", "billing-api.success.json").await;
+
+    assert_eq!(sweep["as_of"], "2026-12-01T00:00:00+00:00");
+    assert_eq!(fail["statusCode"], 302);
+    assert_eq!(
+        fail["headers"]["location"],
+        format!("{FAIL_URL}?code=PAY_PROCESS_CANCELED")
+    );
+    // The sample's authKey is fake: Toss (the sandbox) refuses it, and the customer is sent to
+    // the fail page with Toss's code. Nothing is charged.
+    assert_eq!(success["statusCode"], 302);
+    assert_eq!(
+        success["headers"]["location"],
+        format!("{FAIL_URL}?code=NOT_FOUND_BILLING")
+    );
+    assert_eq!(
+        stack.sandbox.sandbox().snapshot().counters.charge_requests,
+        0
+    );
+}
