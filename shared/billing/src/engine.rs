@@ -1,7 +1,10 @@
 //! The charge engine: settles one claimed attempt and records its outcome.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease, Plan, Subscription};
+use domain::{
+    AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease, Plan,
+    Subscription,
+};
 use toss::{ChargeRequest, ErrorClass, Payment, PaymentStatus};
 use tracing::{error, info, warn};
 
@@ -40,6 +43,9 @@ pub(crate) enum Settled {
     },
     /// The subscription moved on meanwhile; the attempt was recorded alone (see logs).
     Anomaly,
+    /// Declined with a card the customer replaced meanwhile: nothing was charged, the attempt
+    /// is recorded as not charged and the next run charges the new card.
+    Superseded,
 }
 
 /// Whether to ask Toss first (an attempt that may already have been sent) or charge at once.
@@ -270,7 +276,7 @@ impl Billing {
         let period = attempt.period;
         let plan = self.settings.plan.clone();
         let applied = self
-            .write_outcome(sub, &attempt, owner, |s| {
+            .write_outcome(sub, &mut attempt, owner, |s, _| {
                 if s.next_period != period {
                     return false;
                 }
@@ -306,9 +312,23 @@ impl Billing {
         let (period, number) = (attempt.period, attempt.attempt);
         let policy = self.settings.dunning.clone();
         let mut cancel = false;
+        let mut superseded = false;
+        let charged_key = sub.billing_key.clone();
         let applied = self
-            .write_outcome(sub, &attempt, owner, |s| {
+            .write_outcome(sub, &mut attempt, owner, |s, a| {
                 if s.next_period != period {
+                    return false;
+                }
+                if s.billing_key != charged_key {
+                    // The card was replaced while this charge was under way (the sweep read the
+                    // subscription before the redirect changed it): the decline says nothing
+                    // about the new card, so it must not start dunning.
+                    a.mark_not_charged(
+                        "CARD_REPLACED",
+                        "declined with a card replaced meanwhile",
+                        now,
+                    );
+                    superseded = true;
                     return false;
                 }
                 cancel = s.apply_decline(number, kind, code, now, &policy);
@@ -318,6 +338,13 @@ impl Billing {
                 true
             })
             .await?;
+        if superseded {
+            info!(
+                code,
+                "declined with a replaced card; the next run charges the new one"
+            );
+            return Ok(Settled::Superseded);
+        }
         if !applied {
             return Ok(Settled::Anomaly);
         }
@@ -339,13 +366,18 @@ impl Billing {
     async fn write_outcome(
         &self,
         mut sub: Subscription,
-        attempt: &ChargeAttempt,
+        attempt: &mut ChargeAttempt,
         owner: &str,
-        mut change: impl FnMut(&mut Subscription) -> bool,
+        mut change: impl FnMut(&mut Subscription, &mut ChargeAttempt) -> bool,
     ) -> Result<bool, Error> {
         for _ in 0..RECORD_RETRIES {
             let mut next = sub.clone();
-            if !change(&mut next) {
+            if !change(&mut next, attempt) {
+                if attempt.status == AttemptStatus::NotCharged {
+                    // The change turned the outcome into "nothing charged" (see record_decline).
+                    self.store.save_attempt(attempt, owner).await?;
+                    return Ok(false);
+                }
                 error!(
                     subscription_period = sub.next_period,
                     attempt_period = attempt.period,

@@ -343,9 +343,11 @@ fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> Registrati
             subscription_id: id,
         },
         Ok(Settled::Declined { code, .. }) => RegistrationOutcome::Failed { code },
-        Ok(Settled::Unknown { .. } | Settled::Anomaly) => RegistrationOutcome::Pending {
-            subscription_id: id,
-        },
+        Ok(Settled::Unknown { .. } | Settled::Anomaly | Settled::Superseded) => {
+            RegistrationOutcome::Pending {
+                subscription_id: id,
+            }
+        }
         Err(Error::OurFault { .. }) => RegistrationOutcome::Failed {
             code: codes::SERVICE_ERROR.into(),
         },

@@ -401,6 +401,7 @@ impl Run<'_> {
             }
             Ok(Processed::Settled(Settled::Unknown { .. })) => s.unknown_outcome += 1,
             Ok(Processed::Settled(Settled::Anomaly)) => s.errors += 1,
+            Ok(Processed::Settled(Settled::Superseded)) => s.skipped += 1,
             Ok(Processed::Canceled { key_deleted }) => {
                 s.canceled += 1;
                 s.billing_keys_deleted += u64::from(key_deleted);
