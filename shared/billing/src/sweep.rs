@@ -332,7 +332,6 @@ impl Billing {
                 );
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
-                        failpoint!("after_claim");
                         let _slot = run.toss_slot().await?;
                         Ok(Processed::Settled(
                             self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
@@ -344,6 +343,13 @@ impl Billing {
                 }
             }
             AttemptStatus::Done | AttemptStatus::Declined => {
+                // The subscription and the ledger were read one after the other: another run's
+                // outcome transaction may have committed in between. Only a subscription that
+                // still has not moved after that is a real disagreement.
+                match self.store.subscription(&sub.id).await? {
+                    Some(fresh) if fresh.version == sub.version => {}
+                    _ => return Ok(Processed::Skipped),
+                }
                 error!(
                     subscription = %sub.id,
                     order_id = %last.order_id,
