@@ -21,7 +21,8 @@ fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
         output.status
     );
     for expected in [
-        "2027-01-31 (일) 10:00 KST  alice  first charge, month 1",
+        "alice  first charge, month 1",
+        "anchor 2027-01-31 (일)",
         "2027-02-28 (일) 09:00 KST  alice  renewal, month 2",
         "canceled at period end, not charged",
         "retry 3 of month 5",
