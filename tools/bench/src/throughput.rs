@@ -111,25 +111,34 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         rows: 0,
     };
     let max_c = options.concurrencies.iter().copied().max().unwrap_or(32);
+    let mut rows = Vec::new();
+    // First the ceiling: what the table server, the sandbox and the CPU allow with no Toss wait.
+    for spec in [
+        Spec {
+            kind: Kind::Warmup,
+            latency_ms: 0,
+            concurrency: max_c,
+            n: options.n.min(1_000),
+            stop_after_ms: None,
+        },
+        Spec {
+            kind: Kind::Ceiling,
+            latency_ms: 0,
+            concurrency: max_c,
+            n: options.n.min(3_000),
+            stop_after_ms: None,
+        },
+    ] {
+        rows.push(bench.measured(spec).await?);
+    }
+    let ceiling = rows.last().map_or(f64::INFINITY, Row::rate);
+    // Each row seeds what it can charge in about `seconds` at min(C/L, ceiling).
     let per = |c: usize, l: u64| -> usize {
-        let limit = c as f64 * 1000.0 / l.max(1) as f64;
+        let limit = (c as f64 * 1000.0 / l.max(1) as f64).min(ceiling * 1.2);
         ((limit * options.seconds).ceil() as usize).clamp(10, options.n.max(10))
     };
 
-    let mut specs = vec![Spec {
-        kind: Kind::Warmup,
-        latency_ms: 0,
-        concurrency: max_c,
-        n: options.n.min(2_000),
-        stop_after_ms: None,
-    }];
-    specs.push(Spec {
-        kind: Kind::Ceiling,
-        latency_ms: 0,
-        concurrency: max_c,
-        n: options.n.min(4_000),
-        stop_after_ms: None,
-    });
+    let mut specs = Vec::new();
     for &l in &options.latencies_ms {
         specs.push(Spec {
             kind: Kind::Seed,
@@ -163,7 +172,7 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
             kind: Kind::Chain,
             latency_ms: first_l,
             concurrency: 32,
-            n: options.chain_n,
+            n: options.chain_n.min(per(32, first_l)),
             stop_after_ms: Some(1_000),
         });
     }
@@ -177,23 +186,8 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         });
     }
 
-    let mut rows = Vec::new();
     for spec in specs {
-        eprintln!(
-            "bench: {:?} L={} ms C={} n={} …",
-            spec.kind, spec.latency_ms, spec.concurrency, spec.n
-        );
-        let row = bench.row(spec).await?;
-        eprintln!(
-            "bench:   {} charged in {:.1} s ({:.0}/s), {} DynamoDB requests, peak RSS {} kB, {} problems",
-            row.report.charged,
-            row.report.elapsed_ms / 1000.0,
-            row.rate(),
-            row.requests(),
-            row.report.peak_rss_kb,
-            row.problems.len()
-        );
-        rows.push(row);
+        rows.push(bench.measured(spec).await?);
     }
     let ok = rows.iter().all(|r| r.problems.is_empty());
     rows.retain(|r| r.spec.kind != Kind::Warmup);
@@ -204,6 +198,24 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
 }
 
 impl Bench {
+    async fn measured(&mut self, spec: Spec) -> anyhow::Result<Row> {
+        eprintln!(
+            "bench: {:?} L={} ms C={} n={} …",
+            spec.kind, spec.latency_ms, spec.concurrency, spec.n
+        );
+        let row = self.row(spec).await?;
+        eprintln!(
+            "bench:   {} charged in {:.1} s ({:.0}/s), {} DynamoDB requests, peak RSS {} kB, {} problems",
+            row.report.charged,
+            row.report.elapsed_ms / 1000.0,
+            row.rate(),
+            row.requests(),
+            row.report.peak_rss_kb,
+            row.problems.len()
+        );
+        Ok(row)
+    }
+
     async fn row(&mut self, spec: Spec) -> anyhow::Result<Row> {
         self.rows += 1;
         let table = testkit::dynamo::unique_table_name("bench");
@@ -339,7 +351,7 @@ fn render(rows: &[Row], options: &Options) -> String {
         s,
         "\nSweep benchmark: DynamoDB Local (in-memory, same machine) + Toss sandbox, {cpus} CPUs, {}. \
          L = latency injected on every charge at the sandbox, C = CHARGE_CONCURRENCY (charges in flight at Toss), \
-         n = due subscriptions seeded for the row (about C/L × {} s, at most {}).\n",
+         n = due subscriptions seeded for the row (about min(C/L, ceiling) × {} s, at most {}).\n",
         Utc::now().format("%Y-%m-%d %H:%M UTC"),
         options.seconds,
         options.n,
