@@ -124,6 +124,8 @@ fn random_interleavings_of_sweeps_and_faults_agree_with_the_reference_model_afte
                         }
                     }
                 }
+                w.assert_no_secrets_in(&[&crate::world::captured_logs()])
+                    .await;
                 Ok(())
             })
         })

@@ -150,6 +150,7 @@ async fn a_response_slower_than_the_client_timeout_is_looked_up_by_order_id_and_
         "timeout: 40 subscriptions, model 40 renewals: {} charged (of them {} reconciled), {} unknown, {settled} on reconciliation",
         slow.charged, slow.reconciled, slow.unknown_outcome
     );
+    w.assert_no_secrets_in(&[&captured_logs()]).await;
 }
 
 /// Waits until Toss has approved `n` charges in all.
@@ -263,6 +264,8 @@ async fn toss_down_at_preflight_fails_the_run_before_claiming_and_the_rerun_char
     assert!(untouched.values().all(|p| *p == 1));
     assert_eq!(rerun.charged, 30);
     assert!(w.check(true).await.values().all(|p| *p == 2));
+    w.assert_no_secrets_in(&[&captured_logs(), &format!("{err} {err:?}")])
+        .await;
 }
 
 #[tokio::test]
@@ -331,6 +334,8 @@ async fn a_transaction_cancelled_by_a_concurrent_card_change_is_retried_and_both
         assert!(!view.deleted, "the new card is the live one ({fp})");
         assert!(sub.version >= 3, "both writes landed: {}", sub.version);
     }
+    w.assert_no_secrets_in(&[&captured_logs(), &format!("{outcomes:?}")])
+        .await;
 }
 
 #[tokio::test]
