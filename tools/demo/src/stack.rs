@@ -3,6 +3,7 @@
 //! `cargo lambda watch`, and the checkout app. Dropping the [`Stack`] stops all of it.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,21 @@ pub(crate) async fn wait_children_gone() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The workspace the demo runs: the nearest folder up from the current directory holding
+/// `template.yaml` and `Cargo.toml` (`scripts/demo` runs from the root), else the one this
+/// binary was built from. Found at run time, so a binary built in another checkout that shares
+/// the target directory still runs this checkout's functions, template and events.
+pub(crate) fn workspace_root() -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("template.yaml").is_file() && d.join("Cargo.toml").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(testkit::workspace_root)
 }
 
 /// Where everything is.
@@ -112,6 +128,7 @@ impl Stack {
                 }
             }
         };
+        let root = workspace_root();
         let (dynamo, built) = tokio::join!(dynamo, build_functions());
         let (dynamo, endpoint) = dynamo?;
         built?;
@@ -119,7 +136,9 @@ impl Stack {
         let client = testkit::dynamo::client_for(&endpoint);
         let table = testkit::dynamo::unique_table_name("demo");
         step(&format!("creating table {table} from template.yaml"));
-        testkit::dynamo::create_table_from_template(&client, &table).await?;
+        testkit::dynamo::TableDefinition::from_template(&root.join("template.yaml"))?
+            .create(&client, &table)
+            .await?;
         let store = store::Store::new(client, table.clone());
 
         let sandbox = toss_sandbox::spawn(SandboxConfig::default())
@@ -133,6 +152,7 @@ impl Stack {
 
         step("starting both functions under cargo lambda watch (the Lambda runtime emulator)");
         let watch = Watch::builder()
+            .workspace(&root)
             .envs(testkit::dynamo::sdk_env(&endpoint))
             .env("TOSS_SECRET_KEY", SECRET_KEY)
             .env("TOSS_API_BASE", sandbox.base_url())
@@ -219,7 +239,11 @@ impl Stack {
         &self,
         as_of: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<serde_json::Value> {
-        let mut event = testkit::event("charge-subscriptions.scheduled.json")?;
+        let path = workspace_root().join("events/charge-subscriptions.scheduled.json");
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let mut event: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
         event["time"] = serde_json::json!(as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         self.watch
             .invoke("charge-subscriptions", &event)
@@ -254,7 +278,7 @@ async fn build_functions() -> anyhow::Result<()> {
             "--bin",
             "charge-subscriptions",
         ])
-        .current_dir(testkit::workspace_root())
+        .current_dir(workspace_root())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()

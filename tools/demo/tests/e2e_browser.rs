@@ -30,7 +30,9 @@ impl Serve {
             .arg("serve")
             .arg("--ready-file")
             .arg(ready)
-            .current_dir(testkit::workspace_root())
+            .current_dir(workspace())
+            // Installed tools of this checkout (the binary finds the workspace from its current dir).
+            .envs(tool_env())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -96,7 +98,7 @@ fn listening(port: u16) -> bool {
 async fn e2e_checkout_page_in_headless_chromium_subscribes_with_a_good_card_and_fails_with_a_refused_one()
  {
     // Arrange: the browser and playwright-core are installed.
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let browser_dir = workspace().join("tools/demo/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
         Path::new(&chromium).is_file(),
@@ -106,7 +108,7 @@ async fn e2e_checkout_page_in_headless_chromium_subscribes_with_a_good_card_and_
         browser_dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is missing: run scripts/install-deps (npm ci in tools/demo/browser)"
     );
-    let artifacts = testkit::workspace_root().join("target/artifacts/browser");
+    let artifacts = workspace().join("target/artifacts/browser");
     let ready = std::env::temp_dir().join(format!("demo-serve-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&ready);
 
@@ -228,4 +230,27 @@ async fn e2e_checkout_page_in_headless_chromium_subscribes_with_a_good_card_and_
     for port in ports {
         assert!(!listening(port), "port {port} still listens after SIGTERM");
     }
+}
+
+/// Where `scripts/install-deps` put DynamoDB Local and cargo-lambda in this checkout, unless set.
+fn tool_env() -> Vec<(&'static str, std::path::PathBuf)> {
+    let root = workspace();
+    [
+        ("DYNAMODB_LOCAL_DIR", root.join(".tools/dynamodb-local")),
+        ("CARGO_LAMBDA", root.join(".tools/venv/bin/cargo-lambda")),
+    ]
+    .into_iter()
+    .filter(|(key, path)| std::env::var_os(key).is_none() && path.exists())
+    .collect()
+}
+
+/// This checkout's workspace root: up from the current directory (nextest runs a test in its
+/// package's folder). Not `testkit::workspace_root()`, which is fixed when testkit is compiled and
+/// names another checkout when several share one target directory.
+fn workspace() -> std::path::PathBuf {
+    let dir = std::env::current_dir().unwrap();
+    dir.ancestors()
+        .find(|d| d.join("template.yaml").is_file() && d.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| panic!("no workspace above {}", dir.display()))
+        .to_path_buf()
 }

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
     let output = Command::new(env!("CARGO_BIN_EXE_demo"))
         .arg("walk")
-        .current_dir(testkit::workspace_root())
+        .current_dir(workspace())
+        // Installed tools of this checkout (the binary finds the workspace from its current dir).
+        .envs(tool_env())
         .stdin(Stdio::null())
         .output()
         .expect("run demo walk");
@@ -34,4 +36,27 @@ fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
             "{expected:?} missing from:\n{stdout}"
         );
     }
+}
+
+/// Where `scripts/install-deps` put DynamoDB Local and cargo-lambda in this checkout, unless set.
+fn tool_env() -> Vec<(&'static str, std::path::PathBuf)> {
+    let root = workspace();
+    [
+        ("DYNAMODB_LOCAL_DIR", root.join(".tools/dynamodb-local")),
+        ("CARGO_LAMBDA", root.join(".tools/venv/bin/cargo-lambda")),
+    ]
+    .into_iter()
+    .filter(|(key, path)| std::env::var_os(key).is_none() && path.exists())
+    .collect()
+}
+
+/// This checkout's workspace root: up from the current directory (nextest runs a test in its
+/// package's folder). Not `testkit::workspace_root()`, which is fixed when testkit is compiled and
+/// names another checkout when several share one target directory.
+fn workspace() -> std::path::PathBuf {
+    let dir = std::env::current_dir().unwrap();
+    dir.ancestors()
+        .find(|d| d.join("template.yaml").is_file() && d.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| panic!("no workspace above {}", dir.display()))
+        .to_path_buf()
 }
