@@ -421,9 +421,10 @@ pub fn assert_no_secret(text: &str, secrets: &[String]) {
     }
 }
 
-/// Where the text holds a card number: 16 digits standing alone as a token (not inside a hex
-/// request id or a longer number), or four groups of four separated by `-` or a space. Returns
-/// the byte offset of its start.
+/// Where the text holds a card number: a standalone token of 16 digits (or four groups of four
+/// separated by `-` or a space) that is one of the sandbox's test cards or passes the Luhn check
+/// every real card number passes (so hex ids that happen to be all digits are not reported).
+/// Returns the byte offset of its start.
 pub fn card_number_at(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let alone = |start: usize, len: usize| {
@@ -432,8 +433,18 @@ pub fn card_number_at(text: &str) -> Option<usize> {
         !before.is_some_and(u8::is_ascii_alphanumeric)
             && !after.is_some_and(u8::is_ascii_alphanumeric)
     };
-    let plain = (0..bytes.len().saturating_sub(15))
-        .find(|&i| bytes[i..i + 16].iter().all(u8::is_ascii_digit) && alone(i, 16));
+    let is_card = |digits: Vec<u8>| {
+        let number = String::from_utf8(digits).unwrap_or_default();
+        toss_sandbox::TestCard::ALL
+            .iter()
+            .any(|c| c.profile().number == number)
+            || luhn(&number)
+    };
+    let plain = (0..bytes.len().saturating_sub(15)).find(|&i| {
+        bytes[i..i + 16].iter().all(u8::is_ascii_digit)
+            && alone(i, 16)
+            && is_card(bytes[i..i + 16].to_vec())
+    });
     let grouped = (0..bytes.len().saturating_sub(18)).find(|&i| {
         bytes[i..i + 19].iter().enumerate().all(|(j, b)| {
             if j % 5 == 4 {
@@ -442,8 +453,32 @@ pub fn card_number_at(text: &str) -> Option<usize> {
                 b.is_ascii_digit()
             }
         }) && alone(i, 19)
+            && is_card(
+                bytes[i..i + 19]
+                    .iter()
+                    .copied()
+                    .filter(u8::is_ascii_digit)
+                    .collect(),
+            )
     });
     plain.or(grouped)
+}
+
+fn luhn(number: &str) -> bool {
+    let sum: u32 = number
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 #[test]
@@ -453,6 +488,12 @@ fn card_numbers_are_found_alone_or_grouped_but_not_inside_ids() {
     assert_eq!(card_number_at("masked 43301234****1234"), None);
     assert_eq!(card_number_at("request_id=d0f04330123412341234ab"), None);
     assert_eq!(card_number_at("nanos 17640000000000000001"), None);
+    assert_eq!(card_number_at("Parent=0711723168768341;Sampled=1"), None);
+    assert_eq!(
+        card_number_at("visa 4111111111111111."),
+        Some(5),
+        "Luhn-valid"
+    );
 }
 
 pub fn options(as_of: DateTime<Utc>) -> SweepOptions {
