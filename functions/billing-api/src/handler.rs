@@ -18,6 +18,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Opens the DynamoDB and Toss connections before the first event (see `Billing::warm_up`).
+    pub(crate) async fn warm_up(&self) {
+        self.billing.warm_up().await;
+    }
+}
+
+impl State {
     pub(crate) fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, Error> {
         let toss = toss::Client::new(config.common.toss)?;
         let store = store::Store::new(dynamodb, config.common.table_name);

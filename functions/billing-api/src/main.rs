@@ -12,5 +12,6 @@ async fn main() -> Result<(), Error> {
     let config = config::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
     let state = handler::State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
+    state.warm_up().await;
     run(service_fn(|request| handler::handle(&state, request))).await
 }

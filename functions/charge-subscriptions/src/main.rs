@@ -16,5 +16,6 @@ async fn main() -> Result<(), Error> {
         aws_sdk_dynamodb::Client::new(&aws),
         aws_sdk_lambda::Client::new(&aws),
     )?;
+    state.warm_up().await;
     run(service_fn(|event| handler::handle(&state, event))).await
 }

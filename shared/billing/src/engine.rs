@@ -78,6 +78,31 @@ impl Billing {
         &self.settings
     }
 
+    /// Opens the connections to DynamoDB and Toss during init (both TLS handshakes, in
+    /// parallel), so a cold start's first event does not pay for them. Failures are only
+    /// logged: the first real request reports them properly (a wrong key, say, stops the sweep
+    /// at its preflight).
+    pub async fn warm_up(&self) {
+        let started = std::time::Instant::now();
+        let probe = domain::OrderId::parse("warmup-connection").ok();
+        let (table, toss) = tokio::join!(self.store.warm_up(), async {
+            match &probe {
+                Some(id) => self.toss.payment_by_order_id(id).await.map(|_| ()),
+                None => Ok(()),
+            }
+        });
+        let toss_reachable = match &toss {
+            Ok(()) => true,
+            Err(e) => e.status().is_some(),
+        };
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            table_ok = table.is_ok(),
+            toss_reachable,
+            "connections warmed up"
+        );
+    }
+
     pub(crate) fn lease(&self, owner: &str, now: DateTime<Utc>) -> Lease {
         Lease {
             owner: owner.to_owned(),

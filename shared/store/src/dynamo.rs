@@ -53,6 +53,20 @@ impl Store {
         &self.table
     }
 
+    /// One cheap read of a key that never exists, made during a cold start's init so the first
+    /// real request does not pay for resolving credentials and opening the TLS connection.
+    pub async fn warm_up(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("WARMUP"))
+            .key("sk", s("WARMUP"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::service("GetItem", e))
+    }
+
     // ---- reads -------------------------------------------------------------------------
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
