@@ -13,9 +13,9 @@ use std::io;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::stream;
@@ -56,25 +56,49 @@ struct Call {
     kill: Option<ConnectionKill>,
 }
 
-impl Call {
-    fn new(
-        endpoint: Endpoint,
-        method: Method,
-        uri: &Uri,
-        headers: HeaderMap,
-        body: Bytes,
-        kill: Option<ConnectionKill>,
-    ) -> Self {
-        let path = percent_decode_str(uri.path())
+/// A request's parts before its endpoint is known: every handler takes this as its last
+/// argument (after `State` and `Path`) and names its endpoint with [`Incoming::call`].
+#[derive(Debug)]
+struct Incoming {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+    kill: Option<ConnectionKill>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Incoming {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        let path = percent_decode_str(request.uri().path())
             .decode_utf8_lossy()
             .into_owned();
-        Self {
-            endpoint,
+        let headers = request.headers().clone();
+        let kill = request.extensions().get::<ConnectionKill>().cloned();
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
             method,
             path,
             headers,
             body,
             kill,
+        })
+    }
+}
+
+impl Incoming {
+    fn call(self, endpoint: Endpoint) -> Call {
+        Call {
+            endpoint,
+            method: self.method,
+            path: self.path,
+            headers: self.headers,
+            body: self.body,
+            kill: self.kill,
         }
     }
 }
@@ -94,154 +118,99 @@ fn json<T: serde::Serialize>(value: &T) -> Outcome {
         .map_err(|_| ApiError::of("FAILED_INTERNAL_SYSTEM_PROCESSING"))
 }
 
-async fn issue(
-    State(sandbox): State<Sandbox>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
-) -> Response {
-    let call = Call::new(
-        Endpoint::Issue,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, |sandbox, caller, body| {
-        let object = json_object(body)?;
-        let auth_key = required_str(&object, "authKey")?;
-        if auth_key.is_empty() || auth_key.chars().count() > 300 {
-            return Err(ApiError::invalid_request(
-                "authKey는 1자 이상 300자 이하여야 합니다.",
-            ));
-        }
-        let customer_key = required_str(&object, "customerKey")?;
-        if !valid_customer_key(customer_key, 300) {
-            return Err(ApiError::of("INVALID_CUSTOMER_KEY"));
-        }
-        json(&sandbox.issue(caller, auth_key, customer_key)?)
-    })
+async fn issue(State(sandbox): State<Sandbox>, incoming: Incoming) -> Response {
+    run(
+        sandbox,
+        incoming.call(Endpoint::Issue),
+        |sandbox, caller, body| {
+            let object = json_object(body)?;
+            let auth_key = required_str(&object, "authKey")?;
+            if auth_key.is_empty() || auth_key.chars().count() > 300 {
+                return Err(ApiError::invalid_request(
+                    "authKey는 1자 이상 300자 이하여야 합니다.",
+                ));
+            }
+            let customer_key = required_str(&object, "customerKey")?;
+            if !valid_customer_key(customer_key, 300) {
+                return Err(ApiError::of("INVALID_CUSTOMER_KEY"));
+            }
+            json(&sandbox.issue(caller, auth_key, customer_key)?)
+        },
+    )
     .await
 }
 
 async fn charge(
     State(sandbox): State<Sandbox>,
     Path(billing_key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
+    incoming: Incoming,
 ) -> Response {
-    let call = Call::new(
-        Endpoint::Charge,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, move |sandbox, caller, body| {
-        let request = parse_charge(body)?;
-        json(&sandbox.charge(caller, &billing_key, &request)?)
-    })
+    run(
+        sandbox,
+        incoming.call(Endpoint::Charge),
+        move |sandbox, caller, body| {
+            let request = parse_charge(body)?;
+            json(&sandbox.charge(caller, &billing_key, &request)?)
+        },
+    )
     .await
 }
 
 async fn delete_billing_key(
     State(sandbox): State<Sandbox>,
     Path(billing_key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
+    incoming: Incoming,
 ) -> Response {
-    let call = Call::new(
-        Endpoint::DeleteBillingKey,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, move |sandbox, caller, _body| {
-        sandbox.delete_billing_key(caller, &billing_key)?;
-        Ok(Success::Empty)
-    })
+    run(
+        sandbox,
+        incoming.call(Endpoint::DeleteBillingKey),
+        move |sandbox, caller, _body| {
+            sandbox.delete_billing_key(caller, &billing_key)?;
+            Ok(Success::Empty)
+        },
+    )
     .await
 }
 
 async fn payment(
     State(sandbox): State<Sandbox>,
     Path(payment_key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
+    incoming: Incoming,
 ) -> Response {
-    let call = Call::new(
-        Endpoint::GetPayment,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, move |sandbox, caller, _body| {
-        json(&sandbox.payment(caller, &payment_key)?)
-    })
+    run(
+        sandbox,
+        incoming.call(Endpoint::GetPayment),
+        move |sandbox, caller, _body| json(&sandbox.payment(caller, &payment_key)?),
+    )
     .await
 }
 
 async fn payment_by_order_id(
     State(sandbox): State<Sandbox>,
     Path(order_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
+    incoming: Incoming,
 ) -> Response {
-    let call = Call::new(
-        Endpoint::GetPaymentByOrderId,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, move |sandbox, caller, _body| {
-        json(&sandbox.payment_by_order_id(caller, &order_id)?)
-    })
+    run(
+        sandbox,
+        incoming.call(Endpoint::GetPaymentByOrderId),
+        move |sandbox, caller, _body| json(&sandbox.payment_by_order_id(caller, &order_id)?),
+    )
     .await
 }
 
 async fn cancel(
     State(sandbox): State<Sandbox>,
     Path(payment_key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    kill: Option<axum::Extension<ConnectionKill>>,
-    body: Bytes,
+    incoming: Incoming,
 ) -> Response {
-    let call = Call::new(
-        Endpoint::Cancel,
-        method,
-        &uri,
-        headers,
-        body,
-        kill.map(|k| k.0),
-    );
-    run(sandbox, call, move |sandbox, caller, body| {
-        let request = parse_cancel(body)?;
-        json(&sandbox.cancel(caller, &payment_key, &request)?)
-    })
+    run(
+        sandbox,
+        incoming.call(Endpoint::Cancel),
+        move |sandbox, caller, body| {
+            let request = parse_cancel(body)?;
+            json(&sandbox.cancel(caller, &payment_key, &request)?)
+        },
+    )
     .await
 }
 
