@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease, Plan,
-    Subscription,
+    AttemptKind, AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease,
+    Plan, Subscription,
 };
 use toss::{ChargeRequest, ErrorClass, Payment, PaymentStatus};
 use tracing::{error, info, warn};
@@ -108,6 +108,29 @@ impl Billing {
             owner: owner.to_owned(),
             until: now + self.settings.lease,
         }
+    }
+
+    /// A new attempt at charging `period` of `sub`, claimed by `owner` under a fresh lease.
+    /// The amount is the configured plan's, never anything from a request.
+    pub(crate) fn new_attempt(
+        &self,
+        sub: &Subscription,
+        period: u32,
+        number: u32,
+        kind: AttemptKind,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> ChargeAttempt {
+        ChargeAttempt::claim(
+            sub.id.clone(),
+            sub.customer_key.clone(),
+            period,
+            number,
+            self.settings.plan.amount(),
+            kind,
+            self.lease(owner, now),
+            now,
+        )
     }
 
     /// Settles an attempt we hold the lease on: charges (or looks up) at Toss, then records

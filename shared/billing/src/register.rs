@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, AuthKey, ChargeAttempt, CustomerKey, IdempotencyKey, Status,
-    Subscription, SubscriptionId,
+    AttemptKind, AttemptStatus, AuthKey, CustomerKey, IdempotencyKey, Status, Subscription,
+    SubscriptionId,
 };
 use sha2::{Digest, Sha256};
 use store::RedirectRecord;
@@ -165,16 +165,7 @@ impl Billing {
         );
         sub.customer_email = registration.customer_email.clone();
         sub.customer_name = registration.customer_name.clone();
-        let attempt = ChargeAttempt::claim(
-            id.clone(),
-            sub.customer_key.clone(),
-            0,
-            1,
-            self.settings.plan.amount(),
-            AttemptKind::First,
-            self.lease(owner, now),
-            now,
-        );
+        let attempt = self.new_attempt(&sub, 0, 1, AttemptKind::First, owner, now);
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),
             customer_key: sub.customer_key.clone(),
@@ -209,16 +200,7 @@ impl Billing {
             } else {
                 AttemptKind::CardUpdate
             };
-            ChargeAttempt::claim(
-                id.clone(),
-                sub.customer_key.clone(),
-                sub.next_period,
-                sub.next_attempt(),
-                self.settings.plan.amount(),
-                kind,
-                self.lease(owner, now),
-                now,
-            )
+            self.new_attempt(&sub, sub.next_period, sub.next_attempt(), kind, owner, now)
         });
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),

@@ -225,11 +225,8 @@ impl Billing {
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
                         failpoint!("after_claim");
-                        let _slot = run.toss_slot().await?;
-                        Ok(Processed::Settled(
-                            self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
-                                .await?,
-                        ))
+                        self.settle_in_slot(run, sub, attempt, Mode::Fresh, now)
+                            .await
                     }
                     Err(e) if e.is_conflict() => self.resolve_claimed(run, sub, period, kind).await,
                     Err(e) => Err(e.into()),
@@ -276,27 +273,6 @@ impl Billing {
         }
     }
 
-    fn new_attempt(
-        &self,
-        sub: &Subscription,
-        period: u32,
-        number: u32,
-        kind: AttemptKind,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> ChargeAttempt {
-        ChargeAttempt::claim(
-            sub.id.clone(),
-            sub.customer_key.clone(),
-            period,
-            number,
-            self.settings.plan.amount(),
-            kind,
-            self.lease(owner, now),
-            now,
-        )
-    }
-
     /// The attempt we wanted to create exists already. Work out why from the ledger.
     async fn resolve_claimed(
         &self,
@@ -332,11 +308,9 @@ impl Billing {
                 );
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
-                        let _slot = run.toss_slot().await?;
-                        Ok(Processed::Settled(
-                            self.settle(sub, attempt, &run.options.run_id, Mode::Fresh, now)
-                                .await?,
-                        ))
+                        failpoint!("after_claim");
+                        self.settle_in_slot(run, sub, attempt, Mode::Fresh, now)
+                            .await
                     }
                     Err(e) if e.is_conflict() => Ok(Processed::Skipped),
                     Err(e) => Err(e.into()),
@@ -380,9 +354,23 @@ impl Billing {
             Err(e) => return Err(e.into()),
         }
         warn!(subscription = %sub.id, order_id = %attempt.order_id, "reconciling an unfinished attempt");
+        self.settle_in_slot(run, sub, attempt, Mode::Reconcile, now)
+            .await
+    }
+
+    /// Settles an attempt this run holds (just claimed, or taken over) once a Toss slot is
+    /// free; the slot is held from the charge until its outcome is recorded.
+    async fn settle_in_slot(
+        &self,
+        run: &Run<'_>,
+        sub: Subscription,
+        attempt: ChargeAttempt,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Processed, Error> {
         let _slot = run.toss_slot().await?;
         Ok(Processed::Settled(
-            self.settle(sub, attempt, &run.options.run_id, Mode::Reconcile, now)
+            self.settle(sub, attempt, &run.options.run_id, mode, now)
                 .await?,
         ))
     }
