@@ -276,10 +276,14 @@ where
         return respond(&stored);
     }
 
+    // A look-up by order id carries its order in the path, not in a body.
+    let path_order_id = (call.endpoint == Endpoint::GetPaymentByOrderId)
+        .then(|| call.path.rsplit('/').next())
+        .flatten();
     let fault = sandbox.draw_fault(FaultTarget {
         endpoint: call.endpoint,
         customer_key: facts.customer_key.as_deref(),
-        order_id: facts.order_id.as_deref(),
+        order_id: facts.order_id.as_deref().or(path_order_id),
     });
     if let Some(rule) = fault.as_ref().filter(|rule| !rule.commit) {
         tracing::info!(

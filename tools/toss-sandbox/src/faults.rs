@@ -151,7 +151,7 @@ pub struct FaultRule {
     /// Only requests whose JSON body has this `customerKey`.
     #[serde(default)]
     pub customer_key: Option<String>,
-    /// Only requests whose JSON body has this `orderId`.
+    /// Only requests whose JSON body has this `orderId` (for a look-up by order id: whose path).
     #[serde(default)]
     pub order_id: Option<String>,
     #[serde(flatten)]
