@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{CustomerKey, Krw, OrderId, PaymentKey, SubscriptionId};
+use crate::{CardRef, CustomerKey, Krw, OrderId, PaymentKey, SubscriptionId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptKind {
@@ -45,8 +45,13 @@ pub enum AttemptStatus {
     Done,
     /// Toss declined it; no money moved.
     Declined,
-    /// Toss refused it for a reason on our side (key, contract, request); no money moved.
+    /// Toss refused it for a reason on our side (key, contract, request) or this customer's
+    /// data; no money moved.
     NotCharged,
+    /// Toss's record shows something no rule may act on alone (approved and then refunded, or
+    /// aborted for a reason the class table does not know): an operator decides. Final for
+    /// the engine; the subscription is put on hold in the same write.
+    Review,
 }
 
 impl AttemptStatus {
@@ -57,6 +62,7 @@ impl AttemptStatus {
             Self::Done => "DONE",
             Self::Declined => "DECLINED",
             Self::NotCharged => "NOT_CHARGED",
+            Self::Review => "REVIEW",
         }
     }
 
@@ -67,6 +73,7 @@ impl AttemptStatus {
             Self::Done,
             Self::Declined,
             Self::NotCharged,
+            Self::Review,
         ]
         .into_iter()
         .find(|s| s.as_str() == value)
@@ -74,7 +81,10 @@ impl AttemptStatus {
 
     /// Whether the outcome is final (and so the subscription must already reflect it).
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Done | Self::Declined | Self::NotCharged)
+        matches!(
+            self,
+            Self::Done | Self::Declined | Self::NotCharged | Self::Review
+        )
     }
 }
 
@@ -95,6 +105,9 @@ pub struct ChargeAttempt {
     pub amount: Krw,
     pub kind: AttemptKind,
     pub status: AttemptStatus,
+    /// The billing key the charge was (last) sent with, so that a decline is blamed on the
+    /// card that was actually tried.
+    pub card: Option<CardRef>,
     pub lease: Option<Lease>,
     pub payment_key: Option<PaymentKey>,
     pub approved_at: Option<DateTime<Utc>>,
@@ -131,6 +144,7 @@ impl ChargeAttempt {
             amount,
             kind,
             status: AttemptStatus::Pending,
+            card: None,
             lease: Some(lease),
             payment_key: None,
             approved_at: None,
@@ -171,6 +185,13 @@ impl ChargeAttempt {
 
     pub fn mark_declined(&mut self, code: &str, message: &str, now: DateTime<Utc>) {
         self.status = AttemptStatus::Declined;
+        self.set_error(code, message);
+        self.finish(now);
+    }
+
+    /// Sends the question to an operator: no rule may settle it alone.
+    pub fn mark_for_review(&mut self, code: &str, message: &str, now: DateTime<Utc>) {
+        self.status = AttemptStatus::Review;
         self.set_error(code, message);
         self.finish(now);
     }
@@ -277,6 +298,7 @@ mod tests {
             AttemptStatus::Done,
             AttemptStatus::Declined,
             AttemptStatus::NotCharged,
+            AttemptStatus::Review,
         ] {
             assert_eq!(AttemptStatus::parse(s.as_str()), Some(s));
         }

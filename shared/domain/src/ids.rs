@@ -227,6 +227,35 @@ impl From<&OrderId> for IdempotencyKey {
     }
 }
 
+impl BillingKey {
+    /// A short, one-way fingerprint of the key: enough to tell two keys apart in the ledger
+    /// (which card an attempt charged) without storing the key a second time.
+    pub fn fingerprint(&self) -> CardRef {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.expose_secret().as_bytes());
+        CardRef(hex::encode(&digest[..8]))
+    }
+}
+
+/// Which billing key an attempt was sent with: the key's [`BillingKey::fingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CardRef(String);
+
+impl CardRef {
+    /// Reads a stored fingerprint (16 lowercase hex digits).
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        check("CardRef", &value, 16..=16, |b| {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+        })?;
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

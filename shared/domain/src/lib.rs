@@ -13,9 +13,12 @@ mod subscription;
 
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
 pub use ids::{
-    AuthKey, BillingKey, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey, SubscriptionId,
+    AuthKey, BillingKey, CardRef, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey,
+    SubscriptionId,
 };
 pub use money::Krw;
 pub use period::{SEOUL, kst_day_start, kst_days_after, period_due_at, period_start};
 pub use plan::{ConfigError, DunningPolicy, Plan};
-pub use subscription::{CancelReason, DeclineKind, Dunning, NextAction, Status, Subscription};
+pub use subscription::{
+    CancelReason, DeclineKind, Dunning, Hold, NextAction, Status, Subscription,
+};

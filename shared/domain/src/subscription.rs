@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::period::{kst_days_after, period_due_at, period_start};
-use crate::{BillingKey, CustomerKey, DunningPolicy, Plan, SubscriptionId};
+use crate::{BillingKey, CustomerKey, DunningPolicy, OrderId, Plan, SubscriptionId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -45,6 +45,8 @@ pub enum CancelReason {
     PeriodEnd,
     /// Every dunning retry failed, or the card could never succeed and the window closed.
     DunningExhausted,
+    /// The first charge never succeeded and nobody finished the checkout in time.
+    Abandoned,
 }
 
 impl CancelReason {
@@ -52,11 +54,12 @@ impl CancelReason {
         match self {
             Self::PeriodEnd => "period_end",
             Self::DunningExhausted => "dunning_exhausted",
+            Self::Abandoned => "abandoned",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::PeriodEnd, Self::DunningExhausted]
+        [Self::PeriodEnd, Self::DunningExhausted, Self::Abandoned]
             .into_iter()
             .find(|r| r.as_str() == value)
     }
@@ -81,6 +84,18 @@ pub struct Dunning {
     pub last_code: String,
 }
 
+/// An operator must look before the engine touches this subscription's charges again: Toss
+/// refused this customer's data, or its record of a payment is one no rule may settle alone.
+/// The sweep leaves a held subscription alone (it is out of the due index) and counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Toss's code, or ours (`PAYMENT_CANCELED`, …).
+    pub code: String,
+    /// The attempt that caused it.
+    pub order_id: Option<OrderId>,
+    pub since: DateTime<Utc>,
+}
+
 /// What the sweep should do with a subscription at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextAction {
@@ -103,6 +118,9 @@ pub struct Subscription {
     pub status: Status,
     /// `None` once deleted at Toss.
     pub billing_key: Option<BillingKey>,
+    /// Keys this subscription used before and that still exist at Toss: deleted by the sweep
+    /// until Toss confirms (a replaced card's key, say).
+    pub retired_billing_keys: Vec<BillingKey>,
     /// Masked as Toss returns it (`43301234****123*`).
     pub card_number_masked: Option<String>,
     pub customer_email: Option<String>,
@@ -120,6 +138,8 @@ pub struct Subscription {
     pub credits: u64,
     pub cancel_at_period_end: bool,
     pub dunning: Option<Dunning>,
+    /// Set while an operator must look (see [`Hold`]).
+    pub hold: Option<Hold>,
     pub canceled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<CancelReason>,
     pub created_at: DateTime<Utc>,
@@ -142,6 +162,7 @@ impl Subscription {
             customer_key,
             status: Status::Incomplete,
             billing_key: Some(billing_key),
+            retired_billing_keys: Vec::new(),
             card_number_masked,
             customer_email: None,
             customer_name: None,
@@ -154,6 +175,7 @@ impl Subscription {
             credits: 0,
             cancel_at_period_end: false,
             dunning: None,
+            hold: None,
             canceled_at: None,
             cancel_reason: None,
             created_at: now,
@@ -169,6 +191,9 @@ impl Subscription {
             } else {
                 NextAction::Nothing
             };
+        }
+        if self.hold.is_some() {
+            return NextAction::Nothing;
         }
         match self.next_charge_at {
             Some(due) if due <= as_of => {}
@@ -194,12 +219,19 @@ impl Subscription {
 
     /// When the due index should surface this subscription; `None` keeps it out.
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
-        match self.status {
+        let own = match self.status {
             Status::Canceled if self.billing_key.is_some() => {
                 Some(self.canceled_at.unwrap_or(self.updated_at))
             }
             Status::Canceled => None,
+            _ if self.hold.is_some() => None,
             _ => self.next_charge_at,
+        };
+        // A retired key still alive at Toss keeps the subscription in the index until deleted.
+        let retired = (!self.retired_billing_keys.is_empty()).then_some(self.updated_at);
+        match (own, retired) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -236,8 +268,8 @@ impl Subscription {
         self.attempts = attempt;
         self.touch(at);
         if self.status == Status::Incomplete {
-            // No access was ever granted: nothing to retry; a new registration starts over.
-            self.next_charge_at = None;
+            // No access was ever granted: nothing to retry; a new registration charges again.
+            // It stays due so that the sweep ends it (and deletes its key) once abandoned.
             return false;
         }
         let previous = self.dunning.take();
@@ -285,7 +317,41 @@ impl Subscription {
         self.touch(at);
     }
 
-    /// A new card for a live subscription. Returns the key it replaces (to delete at Toss).
+    /// Toss confirmed the deletion of a retired key.
+    pub fn retired_key_deleted(&mut self, key: &BillingKey, at: DateTime<Utc>) {
+        self.retired_billing_keys.retain(|k| k != key);
+        self.touch(at);
+    }
+
+    /// Puts the subscription on hold for an operator (see [`Hold`]); no period is granted and
+    /// no dunning starts.
+    pub fn hold(&mut self, code: &str, order_id: Option<OrderId>, at: DateTime<Utc>) {
+        self.hold = Some(Hold {
+            code: code.chars().take(64).collect(),
+            order_id,
+            since: at,
+        });
+        self.touch(at);
+    }
+
+    /// A charge of the current period is claimed now (a new card on an unpaid subscription):
+    /// the subscription is due at once, so that the sweep reconciles the attempt if its
+    /// outcome is never recorded.
+    pub fn charge_now(&mut self, at: DateTime<Utc>) {
+        self.next_charge_at = Some(at);
+        self.touch(at);
+    }
+
+    /// When an `incomplete` subscription with nothing under way is given up and its key
+    /// deleted.
+    pub fn abandoned_at(&self, expiry: chrono::Duration) -> DateTime<Utc> {
+        self.created_at + expiry
+    }
+
+    /// A new card for a live subscription. Returns the key it replaces, which is also kept in
+    /// [`retired_billing_keys`] until Toss confirms its deletion.
+    ///
+    /// [`retired_billing_keys`]: Self::retired_billing_keys
     pub fn replace_card(
         &mut self,
         billing_key: BillingKey,
@@ -297,12 +363,16 @@ impl Subscription {
         }
         self.card_number_masked = card_number_masked;
         self.touch(at);
-        self.billing_key.replace(billing_key)
+        let old = self.billing_key.replace(billing_key.clone());
+        if let Some(old) = old.as_ref().filter(|old| **old != billing_key) {
+            self.retired_billing_keys.push(old.clone());
+        }
+        old
     }
 
     /// Whether a newly registered card should be charged at once.
     pub fn charges_on_new_card(&self) -> bool {
-        matches!(self.status, Status::Incomplete | Status::PastDue)
+        self.hold.is_none() && matches!(self.status, Status::Incomplete | Status::PastDue)
     }
 
     fn touch(&mut self, at: DateTime<Utc>) {
@@ -483,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn a_declined_first_charge_leaves_the_subscription_incomplete_and_out_of_the_sweep() {
+    fn a_declined_first_charge_leaves_the_subscription_incomplete_and_due_only_to_be_ended_later() {
         let now = kst("2026-01-10T10:00:00+09:00");
         let mut s = new_sub(now);
         assert_eq!(s.next_action(now), NextAction::ReconcileOnly);
@@ -495,7 +565,11 @@ mod tests {
             &DunningPolicy::default()
         ));
         assert_eq!(s.status, Status::Incomplete);
-        assert_eq!(s.due_at(), None);
+        assert_eq!(s.next_action(now), NextAction::ReconcileOnly);
+        assert_eq!(
+            s.abandoned_at(chrono::Duration::hours(24)),
+            kst("2026-01-11T10:00:00+09:00")
+        );
         assert_eq!(s.next_attempt(), 2);
         assert_eq!(s.credits, 0);
     }
@@ -518,6 +592,39 @@ mod tests {
     }
 
     #[test]
+    fn a_held_subscription_is_out_of_the_sweep_and_a_new_card_does_not_charge_it() {
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        let at = kst("2026-02-10T09:00:00+09:00");
+        s.hold("INVALID_EMAIL", None, at);
+        assert_eq!(s.next_action(at), NextAction::Nothing);
+        assert_eq!(s.due_at(), None);
+        s.status = Status::PastDue;
+        assert!(!s.charges_on_new_card(), "an operator decides first");
+    }
+
+    #[test]
+    fn a_replaced_key_is_kept_due_for_deletion_until_toss_confirms_it() {
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        let at = kst("2026-01-20T12:00:00+09:00");
+        let old = s.replace_card(BillingKey::parse("bk_2").unwrap(), None, at);
+        assert_eq!(s.retired_billing_keys, vec![old.clone().unwrap()]);
+        assert_eq!(s.due_at(), Some(at), "due now, to delete the old key");
+        s.retired_key_deleted(&old.unwrap(), at);
+        assert_eq!(s.due_at(), Some(kst("2026-02-10T00:00:00+09:00")));
+    }
+
+    #[test]
+    fn registering_the_same_key_again_retires_nothing() {
+        let mut s = active_since(kst("2026-01-10T10:00:00+09:00"));
+        s.replace_card(
+            BillingKey::parse("bk_1").unwrap(),
+            None,
+            kst("2026-01-20T12:00:00+09:00"),
+        );
+        assert!(s.retired_billing_keys.is_empty());
+    }
+
+    #[test]
     fn statuses_round_trip_through_their_stored_names() {
         for st in [
             Status::Incomplete,
@@ -527,7 +634,11 @@ mod tests {
         ] {
             assert_eq!(Status::parse(st.as_str()), Some(st));
         }
-        for r in [CancelReason::PeriodEnd, CancelReason::DunningExhausted] {
+        for r in [
+            CancelReason::PeriodEnd,
+            CancelReason::DunningExhausted,
+            CancelReason::Abandoned,
+        ] {
             assert_eq!(CancelReason::parse(r.as_str()), Some(r));
         }
     }

@@ -22,12 +22,17 @@ pub struct Store {
     table: String,
 }
 
+/// Where a page of the due index ends, to start the next one from.
+pub type Cursor = HashMap<String, AttributeValue>;
+
 /// One page of due subscriptions from one shard of the due index.
 #[derive(Debug)]
 pub struct DuePage {
-    pub subscriptions: Vec<Subscription>,
+    /// Each item as it parsed: one malformed item (hand-edited, or written by a bug) is an
+    /// `Err` naming its key, and does not hide the rest of the page or of the shard.
+    pub subscriptions: Vec<Result<Subscription, Error>>,
     /// Pass back to [`Store::due_page`] for the next page; `None` at the end of the shard.
-    pub next: Option<HashMap<String, AttributeValue>>,
+    pub next: Option<Cursor>,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -133,6 +138,15 @@ impl Store {
             .await
     }
 
+    /// The latest attempt of one period, if any.
+    pub async fn last_attempt(
+        &self,
+        id: &SubscriptionId,
+        period: u32,
+    ) -> Result<Option<ChargeAttempt>, Error> {
+        Ok(self.attempts_for_period(id, period).await?.pop())
+    }
+
     /// The whole ledger of a subscription, oldest first.
     pub async fn ledger(&self, id: &SubscriptionId) -> Result<Vec<ChargeAttempt>, Error> {
         self.query_attempts(id, ATTEMPT_PREFIX).await
@@ -177,7 +191,7 @@ impl Store {
         &self,
         shard: u32,
         as_of: DateTime<Utc>,
-        start: Option<HashMap<String, AttributeValue>>,
+        start: Option<Cursor>,
         limit: i32,
     ) -> Result<DuePage, Error> {
         let out = self
@@ -198,7 +212,7 @@ impl Store {
             .unwrap_or_default()
             .into_iter()
             .map(|item| from_item::<SubscriptionItem>(item)?.try_into())
-            .collect::<Result<_, Error>>()?;
+            .collect();
         Ok(DuePage {
             subscriptions,
             next: out.last_evaluated_key,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, BillingKey, CancelReason, ChargeAttempt, CustomerKey, Dunning, Krw,
-    Lease, OrderId, PaymentKey, Status, Subscription, SubscriptionId,
+    AttemptKind, AttemptStatus, BillingKey, CancelReason, CardRef, ChargeAttempt, CustomerKey,
+    Dunning, Hold, Krw, Lease, OrderId, PaymentKey, Status, Subscription, SubscriptionId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,8 @@ pub(crate) struct SubscriptionItem {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_billing_keys: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_number_masked: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +122,12 @@ pub(crate) struct SubscriptionItem {
     pub dunning_card_unusable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dunning_last_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canceled_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +155,11 @@ impl SubscriptionItem {
                 .billing_key
                 .as_ref()
                 .map(|k| k.expose_secret().to_owned()),
+            retired_billing_keys: sub
+                .retired_billing_keys
+                .iter()
+                .map(|k| k.expose_secret().to_owned())
+                .collect(),
             card_number_masked: sub.card_number_masked.clone(),
             customer_email: sub.customer_email.clone(),
             customer_name: sub.customer_name.clone(),
@@ -161,6 +174,13 @@ impl SubscriptionItem {
             dunning_failed_attempts: sub.dunning.as_ref().map(|d| d.failed_attempts),
             dunning_card_unusable: sub.dunning.as_ref().map(|d| d.card_unusable),
             dunning_last_code: sub.dunning.as_ref().map(|d| d.last_code.clone()),
+            hold_code: sub.hold.as_ref().map(|h| h.code.clone()),
+            hold_order_id: sub
+                .hold
+                .as_ref()
+                .and_then(|h| h.order_id.as_ref())
+                .map(ToString::to_string),
+            hold_since: sub.hold.as_ref().map(|h| ts(h.since)),
             canceled_at: opt_ts(sub.canceled_at),
             cancel_reason: sub.cancel_reason.map(|r| r.as_str().to_owned()),
             created_at: ts(sub.created_at),
@@ -190,6 +210,18 @@ impl TryFrom<SubscriptionItem> for Subscription {
             }),
             _ => None,
         };
+        let hold = match (item.hold_code, item.hold_since.as_deref()) {
+            (Some(code), Some(since)) => Some(Hold {
+                code,
+                order_id: item
+                    .hold_order_id
+                    .map(OrderId::parse)
+                    .transpose()
+                    .map_err(|_| bad(k, "hold_order_id"))?,
+                since: parse_ts(k, "hold_since", since)?,
+            }),
+            _ => None,
+        };
         Ok(Subscription {
             id: SubscriptionId::parse(item.id).map_err(|_| bad(k, "id"))?,
             customer_key: CustomerKey::parse(item.customer_key)
@@ -200,6 +232,12 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .map(BillingKey::parse)
                 .transpose()
                 .map_err(|_| bad(k, "billing_key"))?,
+            retired_billing_keys: item
+                .retired_billing_keys
+                .into_iter()
+                .map(BillingKey::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad(k, "retired_billing_keys"))?,
             card_number_masked: item.card_number_masked,
             customer_email: item.customer_email,
             customer_name: item.customer_name,
@@ -215,6 +253,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
             credits: item.credits,
             cancel_at_period_end: item.cancel_at_period_end,
             dunning,
+            hold,
             canceled_at: parse_opt_ts(k, "canceled_at", item.canceled_at.as_deref())?,
             cancel_reason: item
                 .cancel_reason
@@ -240,6 +279,8 @@ pub(crate) struct AttemptItem {
     pub amount: u64,
     pub kind: String,
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,6 +313,7 @@ impl From<&ChargeAttempt> for AttemptItem {
             amount: a.amount.won(),
             kind: a.kind.as_str().to_owned(),
             status: a.status.as_str().to_owned(),
+            card: a.card.as_ref().map(|c| c.as_str().to_owned()),
             lease_owner: a.lease.as_ref().map(|l| l.owner.clone()),
             lease_until: a.lease.as_ref().map(|l| ts(l.until)),
             payment_key: a.payment_key.as_ref().map(ToString::to_string),
@@ -310,6 +352,11 @@ impl TryFrom<AttemptItem> for ChargeAttempt {
             amount: Krw::new(item.amount),
             kind: AttemptKind::parse(&item.kind).ok_or_else(|| bad(k, "kind"))?,
             status: AttemptStatus::parse(&item.status).ok_or_else(|| bad(k, "status"))?,
+            card: item
+                .card
+                .map(CardRef::parse)
+                .transpose()
+                .map_err(|_| bad(k, "card"))?,
             lease,
             payment_key: item
                 .payment_key

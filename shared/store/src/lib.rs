@@ -21,7 +21,7 @@ mod error;
 mod item;
 mod time;
 
-pub use dynamo::{DuePage, Store};
+pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
 

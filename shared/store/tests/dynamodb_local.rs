@@ -264,7 +264,7 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
         let mut cursor = None;
         loop {
             let page = store.due_page(shard, next_month, cursor, 3).await.unwrap();
-            seen.extend(page.subscriptions.into_iter().map(|s| s.id));
+            seen.extend(page.subscriptions.into_iter().map(|s| s.unwrap().id));
             cursor = page.next;
             if cursor.is_none() {
                 break;
