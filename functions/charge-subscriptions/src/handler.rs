@@ -78,6 +78,7 @@ impl From<SweepError> for Diagnostic {
             SweepError::Billing(billing::Error::Store(_)) => "TableUnavailable",
             SweepError::Billing(billing::Error::InvalidAsOf(_)) => "InvalidAsOf",
             SweepError::Billing(billing::Error::Internal(_)) => "Internal",
+            SweepError::Billing(billing::Error::SweepIncomplete { .. }) => "SweepIncomplete",
             SweepError::Continuation(_) => "ContinuationFailed",
         };
         Diagnostic {

@@ -105,6 +105,7 @@ impl Config {
             None => DunningPolicy::default(),
         };
         let lease_seconds = number(&lookup, "CHARGE_LEASE_SECONDS", 300u32, 1..=3600)?;
+        let expiry_hours = number(&lookup, "INCOMPLETE_EXPIRY_HOURS", 24u32, 1..=24 * 90)?;
         let charge_timeout = number(&lookup, "TOSS_CHARGE_TIMEOUT_SECONDS", 65u64, 1..=300)?;
         let mut toss = toss::Config::new(SecretString::from(secret), api_base);
         toss.charge_timeout = Duration::from_secs(charge_timeout);
@@ -115,6 +116,7 @@ impl Config {
                 plan,
                 dunning,
                 lease: chrono::Duration::seconds(i64::from(lease_seconds)),
+                incomplete_expiry: chrono::Duration::hours(i64::from(expiry_hours)),
             },
         })
     }

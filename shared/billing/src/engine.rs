@@ -3,12 +3,13 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     AttemptKind, AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease,
-    Plan, Subscription,
+    Plan, Status, Subscription,
 };
-use toss::{ChargeRequest, ErrorClass, Payment, PaymentStatus};
+use toss::{ChargeRequest, ErrorClass, Payment};
 use tracing::{error, info, warn};
 
 use crate::Error;
+use crate::outcome::{ChargeOutcome, Source, decide};
 
 /// Tunables of the engine, read from configuration once per cold start.
 #[derive(Debug, Clone)]
@@ -17,6 +18,9 @@ pub struct Settings {
     pub dunning: DunningPolicy,
     /// How long a claimed attempt is exclusively ours; longer than a charge can take.
     pub lease: Duration,
+    /// How long an `incomplete` subscription (first charge never paid, nothing under way)
+    /// waits for its customer before it is ended and its billing key deleted.
+    pub incomplete_expiry: Duration,
 }
 
 /// The billing service: Toss, the table, and the plan. Cheap to clone.
@@ -46,6 +50,14 @@ pub(crate) enum Settled {
     /// Declined with a card the customer replaced meanwhile: nothing was charged, the attempt
     /// is recorded as not charged and the next run charges the new card.
     Superseded,
+    /// Toss refused this customer's data at a first charge: nothing was charged.
+    NotCharged {
+        code: String,
+    },
+    /// Held for an operator (refused customer data, or a payment record no rule may settle).
+    Held {
+        code: String,
+    },
 }
 
 /// Whether to ask Toss first (an attempt that may already have been sent) or charge at once.
@@ -121,7 +133,7 @@ impl Billing {
         owner: &str,
         now: DateTime<Utc>,
     ) -> ChargeAttempt {
-        ChargeAttempt::claim(
+        let mut attempt = ChargeAttempt::claim(
             sub.id.clone(),
             sub.customer_key.clone(),
             period,
@@ -130,48 +142,87 @@ impl Billing {
             kind,
             self.lease(owner, now),
             now,
-        )
+        );
+        attempt.card = sub
+            .billing_key
+            .as_ref()
+            .map(domain::BillingKey::fingerprint);
+        attempt
     }
 
-    /// Settles an attempt we hold the lease on: charges (or looks up) at Toss, then records
-    /// the outcome. `now` is the engine's clock (the sweep's test clock when it runs ahead).
+    /// Settles an attempt we hold the lease on: charges (or looks up) at Toss, reads the answer
+    /// with [`decide`], then writes what it decided. `now` is the engine's clock (the sweep's
+    /// test clock when it runs ahead).
     #[tracing::instrument(skip_all, fields(subscription = %sub.id, order_id = %attempt.order_id, attempt = attempt.attempt, mode = ?mode))]
     pub(crate) async fn settle(
         &self,
         sub: Subscription,
-        attempt: ChargeAttempt,
+        mut attempt: ChargeAttempt,
         owner: &str,
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
-        let answer = match mode {
-            Mode::Fresh => self.charge(&sub, &attempt).await,
-            Mode::Reconcile => match self.toss.payment_by_order_id(&attempt.order_id).await {
-                // Toss has no payment under this order id: send the very same charge again
-                // (same order id, same idempotency key); Toss refuses a duplicate.
-                Err(e) if e.class() == ErrorClass::NotFound => self.charge(&sub, &attempt).await,
-                other => other,
-            },
+        let mut looked_up = mode == Mode::Reconcile;
+        let (source, answer) = match mode {
+            Mode::Fresh => (
+                Source::Charge,
+                self.charge(&sub, &mut attempt, owner).await?,
+            ),
+            Mode::Reconcile => {
+                let found = self.toss.payment_by_order_id(&attempt.order_id).await;
+                match decide(Source::LookUp, &found, &attempt) {
+                    // Toss has no payment under this order id: send the very same charge again
+                    // (same order id, same idempotency key); Toss refuses a duplicate.
+                    ChargeOutcome::NotFound => (
+                        Source::Charge,
+                        self.charge(&sub, &mut attempt, owner).await?,
+                    ),
+                    _ => (Source::LookUp, found),
+                }
+            }
         };
         failpoint!("after_toss_answer");
-        self.record(sub, attempt, owner, answer, mode, now).await
+        let mut outcome = decide(source, &answer, &attempt);
+        if source == Source::Charge && matches!(outcome, ChargeOutcome::Unknown { .. }) {
+            warn!(code = ?answer.as_ref().err().and_then(|e| e.code()), "charge outcome unknown; looking the order up");
+            let found = self.toss.payment_by_order_id(&attempt.order_id).await;
+            match decide(Source::LookUp, &found, &attempt) {
+                // Nothing more is known: keep the charge's own answer.
+                ChargeOutcome::NotFound | ChargeOutcome::Unknown { .. } => {}
+                found => {
+                    looked_up = true;
+                    outcome = found;
+                }
+            }
+        }
+        self.apply(sub, attempt, owner, outcome, looked_up, now)
+            .await
     }
 
+    /// Sends the attempt's charge with the subscription's current card, first noting in the
+    /// ledger which card that is (so a decline is blamed on the card actually tried).
     async fn charge(
         &self,
         sub: &Subscription,
-        attempt: &ChargeAttempt,
-    ) -> Result<Payment, toss::Error> {
+        attempt: &mut ChargeAttempt,
+        owner: &str,
+    ) -> Result<Result<Payment, toss::Error>, Error> {
         let Some(billing_key) = sub.billing_key.as_ref() else {
             // Only a canceled subscription has no key; nothing can be charged.
-            return Err(toss::Error::Api {
+            return Ok(Err(toss::Error::Api {
                 operation: toss::Operation::Charge,
                 status: 404,
                 code: toss::ErrorCode::parse("NOT_FOUND_BILLING"),
                 message: "the subscription has no billing key".into(),
                 trace_id: None,
-            });
+            }));
         };
+        let card = billing_key.fingerprint();
+        if attempt.card.as_ref() != Some(&card) {
+            attempt.card = Some(card);
+            attempt.updated_at = attempt.updated_at.max(Utc::now());
+            self.store.save_attempt(attempt, owner).await?;
+        }
         let plan = &self.settings.plan;
         let request = ChargeRequest {
             customer_key: sub.customer_key.clone(),
@@ -181,73 +232,118 @@ impl Billing {
             customer_email: sub.customer_email.clone(),
             customer_name: sub.customer_name.clone(),
         };
-        self.toss
+        Ok(self
+            .toss
             .charge(billing_key, &request, &(&attempt.order_id).into())
-            .await
+            .await)
     }
 
-    async fn record(
+    /// Writes what [`decide`] decided; nothing here interprets Toss's answer again.
+    async fn apply(
         &self,
         sub: Subscription,
         mut attempt: ChargeAttempt,
         owner: &str,
-        answer: Result<Payment, toss::Error>,
-        mode: Mode,
+        outcome: ChargeOutcome,
+        looked_up: bool,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
-        let reconciled = mode == Mode::Reconcile;
-        let error = match answer {
-            Ok(payment) => {
-                return self
-                    .record_payment(sub, attempt, owner, payment, reconciled, now)
-                    .await;
-            }
-            Err(e) => e,
-        };
-        let code = error.code().unwrap_or("NO_RESPONSE").to_owned();
-        let message = error.to_string();
-        match error.class() {
-            ErrorClass::SoftDecline => {
-                self.record_decline(sub, attempt, owner, DeclineKind::Soft, &code, &message, now)
-                    .await
-            }
-            ErrorClass::NeedsNewCard | ErrorClass::Rejected => {
-                self.record_decline(
+        match outcome {
+            ChargeOutcome::Approved {
+                payment_key,
+                approved_at,
+                amount,
+            } => {
+                let approved_at = approved_at.unwrap_or(now);
+                self.record_payment(
                     sub,
                     attempt,
                     owner,
-                    DeclineKind::NeedsNewCard,
-                    &code,
-                    &message,
+                    (payment_key, approved_at, amount),
+                    looked_up,
                     now,
                 )
                 .await
             }
-            ErrorClass::OurFault => {
+            ChargeOutcome::Declined {
+                kind,
+                code,
+                message,
+            } => {
+                self.record_decline(sub, attempt, owner, kind, &code, &message, now)
+                    .await
+            }
+            ChargeOutcome::OurFault { code, message } => {
                 error!(code = %code, "Toss refused the charge for a reason on our side; stopping");
                 attempt.mark_not_charged(&code, &message, now);
                 self.store.save_attempt(&attempt, owner).await?;
                 Err(Error::OurFault { code })
             }
-            ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed | ErrorClass::NotFound => {
-                warn!(code = %code, "charge outcome unknown; looking the order up");
-                match self.toss.payment_by_order_id(&attempt.order_id).await {
-                    Ok(payment) if payment.status == PaymentStatus::Done => {
-                        self.record_payment(sub, attempt, owner, payment, true, now)
-                            .await
-                    }
-                    Err(e) if e.class() == ErrorClass::OurFault => {
-                        let code = e.code().unwrap_or_default().to_owned();
-                        Err(Error::OurFault { code })
-                    }
-                    _ => {
-                        attempt.mark_unknown(&code, &message, now);
-                        self.store.save_attempt(&attempt, owner).await?;
-                        Ok(Settled::Unknown { code })
-                    }
+            ChargeOutcome::CustomerRefused { code, message } => {
+                attempt.mark_not_charged(&code, &message, now);
+                if sub.status == Status::Incomplete {
+                    // A first charge: the customer sees the code and can register again.
+                    warn!(code = %code, "Toss refused this customer's data at the first charge");
+                    self.store.save_attempt(&attempt, owner).await?;
+                    return Ok(Settled::NotCharged { code });
                 }
+                error!(code = %code, "Toss refused this customer's data; holding the subscription for an operator");
+                self.hold(sub, attempt, owner, code, now).await
+            }
+            ChargeOutcome::Review { code, message } => {
+                error!(code = %code, "Toss's record of this payment needs an operator; holding the subscription");
+                attempt.mark_for_review(&code, &message, now);
+                self.hold(sub, attempt, owner, code, now).await
+            }
+            ChargeOutcome::Unknown { code, message } => {
+                attempt.mark_unknown(&code, &message, now);
+                self.store.save_attempt(&attempt, owner).await?;
+                Ok(Settled::Unknown { code })
+            }
+            ChargeOutcome::NotFound => {
+                // Only a look-up says this, and `settle` re-sends the charge instead; should it
+                // ever reach here, the attempt simply stays open.
+                attempt.mark_unknown("NOT_FOUND_PAYMENT", "no payment under this order yet", now);
+                self.store.save_attempt(&attempt, owner).await?;
+                Ok(Settled::Unknown {
+                    code: "NOT_FOUND_PAYMENT".into(),
+                })
+            }
+            ChargeOutcome::LookUpRefused { code } => {
+                // A look-up's error settles nothing: the attempt stays open for a later run.
+                error!(code = %code, "Toss refused a look-up for a reason on our side; stopping with the attempt open");
+                attempt.mark_unknown(&code, "the look-up was refused", now);
+                self.store.save_attempt(&attempt, owner).await?;
+                Err(Error::OurFault { code })
             }
         }
+    }
+
+    /// Records the attempt (not charged, or for review) and holds the subscription for an
+    /// operator, in one write.
+    async fn hold(
+        &self,
+        sub: Subscription,
+        mut attempt: ChargeAttempt,
+        owner: &str,
+        code: String,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, Error> {
+        let (period, order_id) = (attempt.period, attempt.order_id.clone());
+        let applied = self
+            .write_outcome(sub, &mut attempt, owner, |s, _| {
+                if s.next_period != period {
+                    return false;
+                }
+                s.hold(&code, Some(order_id.clone()), now);
+                true
+            })
+            .await?;
+        Ok(if applied {
+            Settled::Held { code }
+        } else {
+            Settled::Anomaly
+        })
     }
 
     async fn record_payment(
@@ -255,72 +351,18 @@ impl Billing {
         sub: Subscription,
         mut attempt: ChargeAttempt,
         owner: &str,
-        payment: Payment,
+        (payment_key, approved_at, amount): (domain::PaymentKey, DateTime<Utc>, domain::Krw),
         reconciled: bool,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
-        match &payment.status {
-            PaymentStatus::Done => {}
-            PaymentStatus::Aborted | PaymentStatus::Expired => {
-                let (code, message) = payment
-                    .failure
-                    .as_ref()
-                    .map(|f| (f.code.clone(), f.message.clone()))
-                    .unwrap_or_else(|| {
-                        (
-                            "PAYMENT_ABORTED".into(),
-                            "Toss reports the payment as aborted".into(),
-                        )
-                    });
-                let kind = match toss::class::class_of_code(
-                    toss::Operation::Charge,
-                    &toss::ErrorCode::parse(&code),
-                ) {
-                    ErrorClass::SoftDecline => DeclineKind::Soft,
-                    _ => DeclineKind::NeedsNewCard,
-                };
-                return self
-                    .record_decline(sub, attempt, owner, kind, &code, &message, now)
-                    .await;
-            }
-            PaymentStatus::Canceled | PaymentStatus::PartialCanceled => {
-                // Approved, then refunded by someone: the period was not paid for.
-                return self
-                    .record_decline(
-                        sub,
-                        attempt,
-                        owner,
-                        DeclineKind::Soft,
-                        "PAYMENT_CANCELED",
-                        "the payment was canceled",
-                        now,
-                    )
-                    .await;
-            }
-            other => {
-                let code = format!("PAYMENT_{}", other.as_str());
-                attempt.mark_unknown(&code, "the payment is not final yet", now);
-                self.store.save_attempt(&attempt, owner).await?;
-                return Ok(Settled::Unknown { code });
-            }
-        }
-        if payment.order_id != attempt.order_id.as_str() {
-            error!("Toss answered with another order's payment; leaving the attempt open");
-            attempt.mark_unknown("ORDER_MISMATCH", "Toss answered with another order", now);
-            self.store.save_attempt(&attempt, owner).await?;
-            return Ok(Settled::Unknown {
-                code: "ORDER_MISMATCH".into(),
-            });
-        }
-        if payment.total_amount != attempt.amount {
+        if amount != attempt.amount {
             error!(
-                charged = payment.total_amount.won(),
+                charged = amount.won(),
                 expected = attempt.amount.won(),
                 "Toss charged another amount than requested"
             );
         }
-        let approved_at = payment.approved_at.map_or(now, |t| t.with_timezone(&Utc));
-        attempt.mark_done(payment.payment_key.clone(), approved_at, now);
+        attempt.mark_done(payment_key, approved_at, now);
         let period = attempt.period;
         let plan = self.settings.plan.clone();
         let applied = self
@@ -335,14 +377,8 @@ impl Billing {
         if !applied {
             return Ok(Settled::Anomaly);
         }
-        info!(
-            amount = payment.total_amount.won(),
-            reconciled, "charge approved"
-        );
-        Ok(Settled::Charged {
-            amount: payment.total_amount,
-            reconciled,
-        })
+        info!(amount = amount.won(), reconciled, "charge approved");
+        Ok(Settled::Charged { amount, reconciled })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -361,16 +397,21 @@ impl Billing {
         let policy = self.settings.dunning.clone();
         let mut cancel = false;
         let mut superseded = false;
-        let charged_key = sub.billing_key.clone();
+        // The card the declined charge was sent with: the ledger's note, or (for an attempt
+        // written before the ledger kept it) the card as this run read it.
+        let tried = attempt.card.clone().or_else(|| {
+            sub.billing_key
+                .as_ref()
+                .map(domain::BillingKey::fingerprint)
+        });
         let applied = self
             .write_outcome(sub, &mut attempt, owner, |s, a| {
                 if s.next_period != period {
                     return false;
                 }
-                if s.billing_key != charged_key {
-                    // The card was replaced while this charge was under way (the sweep read the
-                    // subscription before the redirect changed it): the decline says nothing
-                    // about the new card, so it must not start dunning.
+                if s.billing_key.as_ref().map(domain::BillingKey::fingerprint) != tried {
+                    // The card was replaced after this charge was sent: the decline says
+                    // nothing about the new card, so it must not start dunning.
                     a.mark_not_charged(
                         "CARD_REPLACED",
                         "declined with a card replaced meanwhile",
@@ -478,6 +519,48 @@ impl Billing {
                 warn!(error = %e, "billing key deletion failed; the next sweep retries it");
                 Ok(false)
             }
+        }
+    }
+
+    /// Deletes the keys a subscription retired (a replaced card's), and forgets each one Toss
+    /// confirms gone. Returns the subscription as saved, or `None` when it changed meanwhile
+    /// (the next run tries again). A key Toss no longer knows counts as deleted.
+    pub(crate) async fn delete_retired_keys(
+        &self,
+        mut sub: Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscription>, Error> {
+        let mut deleted = Vec::new();
+        for key in &sub.retired_billing_keys {
+            match self.toss.delete_billing_key(key).await {
+                Ok(()) => deleted.push(key.clone()),
+                Err(e) if e.class() == ErrorClass::NeedsNewCard => deleted.push(key.clone()),
+                Err(e) if e.class() == ErrorClass::OurFault => {
+                    return Err(Error::OurFault {
+                        code: e.code().unwrap_or_default().to_owned(),
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "a retired billing key could not be deleted yet; the next sweep retries");
+                }
+            }
+        }
+        if deleted.is_empty() {
+            return Ok(Some(sub));
+        }
+        for key in &deleted {
+            sub.retired_key_deleted(key, now);
+        }
+        match self.store.save_subscription(&mut sub).await {
+            Ok(()) => {
+                info!(
+                    count = deleted.len(),
+                    "retired billing keys deleted at Toss"
+                );
+                Ok(Some(sub))
+            }
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

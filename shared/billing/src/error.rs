@@ -13,6 +13,10 @@ pub enum Error {
     TossUnavailable(#[source] toss::Error),
     #[error("the table could not be read or written")]
     Store(#[from] store::Error),
+    /// The sweep finished, but some due subscriptions could not be processed (the table
+    /// failed, an item did not parse). Everything else was done; running it again is safe.
+    #[error("the sweep finished with {} errors", summary.errors)]
+    SweepIncomplete { summary: Box<crate::Summary> },
     /// The sweep's as-of time is not acceptable for this key.
     #[error("{0}")]
     InvalidAsOf(String),

@@ -27,6 +27,7 @@ mod engine;
 mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
+mod outcome;
 mod register;
 mod sweep;
 

@@ -193,14 +193,34 @@ impl Billing {
     ) -> Result<RegistrationOutcome, Error> {
         let id = sub.id.clone();
         let charge_now = sub.charges_on_new_card();
-        let old_key = sub.replace_card(billing_key.clone(), masked, now);
+        let mut number = sub.next_attempt();
+        if charge_now {
+            match self.store.last_attempt(&id, sub.next_period).await? {
+                Some(open) if !open.status.is_final() => {
+                    // A charge of this period is under way or its outcome unknown: it is
+                    // settled first (by the sweep), never charged twice. Nothing changes now.
+                    warn!(order_id = %open.order_id, "a new card while a charge is under way; refusing it for now");
+                    return self
+                        .refuse_redirect(hash, &sub, billing_key, codes::PAYMENT_PENDING, now)
+                        .await;
+                }
+                // Attempts Toss refused on our side do not count as tries, but their numbers
+                // are taken: the next attempt comes after the last one in the ledger.
+                Some(last) if last.attempt >= number => number = last.attempt + 1,
+                _ => {}
+            }
+        }
+        sub.replace_card(billing_key.clone(), masked, now);
         let attempt = charge_now.then(|| {
             let kind = if sub.status == Status::Incomplete {
                 AttemptKind::First
             } else {
                 AttemptKind::CardUpdate
             };
-            self.new_attempt(&sub, sub.next_period, sub.next_attempt(), kind, owner, now)
+            // Due at once in the same write as the claim: should this request die before the
+            // outcome is recorded, the sweep finds the attempt and reconciles it.
+            sub.charge_now(now);
+            self.new_attempt(&sub, sub.next_period, number, kind, owner, now)
         });
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),
@@ -213,22 +233,60 @@ impl Billing {
         self.store
             .update_from_redirect(&mut sub, attempt.as_ref(), &record)
             .await?;
-        if let Some(old) = old_key.filter(|old| old != billing_key) {
-            self.forget_billing_key(&old).await;
-        }
-        match attempt {
+        let outcome = match attempt {
             None => {
                 info!(subscription = %id, "card replaced on an active subscription; nothing charged");
-                Ok(RegistrationOutcome::CardReplaced {
-                    subscription_id: id,
-                })
+                RegistrationOutcome::CardReplaced {
+                    subscription_id: id.clone(),
+                }
             }
             Some(attempt) => {
                 info!(subscription = %id, "card replaced on an unpaid subscription; charging at once");
                 let settled = self.settle(sub, attempt, owner, Mode::Fresh, now).await;
-                Ok(outcome_of(id, settled))
+                outcome_of(id.clone(), settled)
+            }
+        };
+        // The replaced key stays listed on the subscription until Toss confirms its deletion;
+        // if this fails, the sweep deletes it.
+        if let Some(fresh) = self.store.subscription(&id).await? {
+            if !fresh.retired_billing_keys.is_empty() {
+                if let Err(e) = self.delete_retired_keys(fresh, now).await {
+                    warn!(error = %e, "could not delete the replaced billing key yet; the sweep retries");
+                }
             }
         }
+        Ok(outcome)
+    }
+
+    /// Refuses a redirect without touching the subscription: the freshly issued key is
+    /// deleted, and the refusal is recorded so that a reload lands on the same answer.
+    async fn refuse_redirect(
+        &self,
+        hash: &str,
+        sub: &Subscription,
+        billing_key: &domain::BillingKey,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationOutcome, Error> {
+        let record = RedirectRecord {
+            auth_key_hash: hash.to_owned(),
+            customer_key: sub.customer_key.clone(),
+            subscription_id: None,
+            order_id: None,
+            failure_code: Some(code.to_owned()),
+            created_at: now,
+        };
+        match self.store.record_redirect(&record).await {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if sub.billing_key.as_ref() != Some(billing_key) {
+            self.forget_billing_key(billing_key).await;
+        }
+        Ok(RegistrationOutcome::Failed {
+            code: code.to_owned(),
+        })
     }
 
     async fn issue_failed(
@@ -254,6 +312,7 @@ impl Billing {
             ErrorClass::SoftDecline
             | ErrorClass::NeedsNewCard
             | ErrorClass::Rejected
+            | ErrorClass::CustomerData
             | ErrorClass::NotFound => {
                 info!(code = %code, "card registration rejected");
                 let record = RedirectRecord {
@@ -307,14 +366,21 @@ impl Billing {
             Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
                 code: code.unwrap_or_else(|| "DECLINED".into()),
             },
-            Some((AttemptStatus::NotCharged, _)) => RegistrationOutcome::Failed {
-                code: codes::SERVICE_ERROR.into(),
+            Some((AttemptStatus::NotCharged, code)) => RegistrationOutcome::Failed {
+                // The customer's own data may be named; a refusal on our side may not.
+                code: code
+                    .filter(|c| {
+                        toss::class::class_of_code(
+                            toss::Operation::Charge,
+                            &toss::ErrorCode::parse(c),
+                        ) == ErrorClass::CustomerData
+                    })
+                    .unwrap_or_else(|| codes::SERVICE_ERROR.into()),
             },
-            Some((AttemptStatus::Pending | AttemptStatus::Unknown, _)) | None => {
-                RegistrationOutcome::Pending {
-                    subscription_id: id,
-                }
-            }
+            Some((AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review, _))
+            | None => RegistrationOutcome::Pending {
+                subscription_id: id,
+            },
         })
     }
 }
@@ -324,12 +390,14 @@ fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> Registrati
         Ok(Settled::Charged { .. }) => RegistrationOutcome::Subscribed {
             subscription_id: id,
         },
-        Ok(Settled::Declined { code, .. }) => RegistrationOutcome::Failed { code },
-        Ok(Settled::Unknown { .. } | Settled::Anomaly | Settled::Superseded) => {
-            RegistrationOutcome::Pending {
-                subscription_id: id,
-            }
+        Ok(Settled::Declined { code, .. } | Settled::NotCharged { code }) => {
+            RegistrationOutcome::Failed { code }
         }
+        Ok(
+            Settled::Unknown { .. } | Settled::Anomaly | Settled::Superseded | Settled::Held { .. },
+        ) => RegistrationOutcome::Pending {
+            subscription_id: id,
+        },
         Err(Error::OurFault { .. }) => RegistrationOutcome::Failed {
             code: codes::SERVICE_ERROR.into(),
         },

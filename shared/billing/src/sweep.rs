@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{AttemptKind, AttemptStatus, ChargeAttempt, NextAction, OrderId, Subscription};
-use futures::{StreamExt, TryStreamExt, stream};
+use domain::{
+    AttemptKind, AttemptStatus, CancelReason, ChargeAttempt, NextAction, OrderId, Subscription,
+    SubscriptionId,
+};
+use futures::{StreamExt, stream};
 use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use toss::{ErrorClass, KeyMode};
@@ -48,6 +51,9 @@ pub struct Summary {
     /// Due but claimed by another run, or not actionable yet (e.g. a look-up backing off).
     pub skipped: u64,
     pub billing_keys_deleted: u64,
+    /// Held for an operator: Toss refused the customer's data, or its record of a payment is
+    /// one no rule may settle alone (see the ledger entry with status `REVIEW`).
+    pub held: u64,
     /// Per-subscription failures other than Toss's answers (the table unreachable, say).
     pub errors: u64,
     pub total_charged_krw: u64,
@@ -73,9 +79,17 @@ pub fn as_of_from_event(
 #[derive(Debug)]
 enum Processed {
     Settled(Settled),
-    Canceled { key_deleted: bool },
+    Canceled {
+        key_deleted: bool,
+    },
     KeyDeleted,
     Skipped,
+    /// An attempt is under another worker's live lease until then (see the second pass).
+    Leased {
+        until: DateTime<Utc>,
+    },
+    /// Not started: the run stopped claiming while this one waited for a Toss slot.
+    NotStarted,
     Nothing,
 }
 
@@ -87,15 +101,25 @@ struct Run<'a> {
     our_fault: Mutex<Option<String>>,
     /// One permit per charge in flight at Toss (`SweepOptions::concurrency`).
     toss_slots: Semaphore,
+    /// Subscriptions whose open attempt was under a live lease: revisited once it expires,
+    /// if that is before this run must stop (a killed run's retry picks its attempts up).
+    leased: Mutex<Vec<(SubscriptionId, DateTime<Utc>)>>,
+    started: Instant,
 }
 
+/// Attempts to read one page of the due index before giving the shard up for this run.
+const PAGE_READS: u32 = 3;
+
 impl Run<'_> {
-    /// The engine's clock: wall time, or the test clock when it runs ahead.
+    /// The engine's clock: wall time, or the test clock when it runs ahead, advancing with
+    /// wall time from the run's start either way (so a lease expires during a test-clock run
+    /// exactly as it does in a real one).
     fn now(&self) -> DateTime<Utc> {
-        Utc::now().max(self.options.as_of)
+        let elapsed = Duration::from_std(self.started.elapsed()).unwrap_or_default();
+        Utc::now().max(self.options.as_of + elapsed)
     }
 
-    /// Waits for a Toss slot; held from the charge until its outcome is recorded.
+    /// Waits for a Toss slot; held from the claim until the outcome is recorded.
     async fn toss_slot(&self) -> Result<SemaphorePermit<'_>, Error> {
         self.toss_slots
             .acquire()
@@ -114,7 +138,9 @@ impl Run<'_> {
 
 impl Billing {
     /// Runs one sweep. Returns `Err` when Toss refused us for a reason on our side (nothing
-    /// further was claimed and no subscription was changed by that refusal).
+    /// further was claimed and no subscription was changed by that refusal), and
+    /// [`Error::SweepIncomplete`] when some subscriptions could not be processed (a table
+    /// error, a malformed item): every other one was, and a retry of the run is safe.
     #[tracing::instrument(skip_all, fields(run = %options.run_id, as_of = %options.as_of))]
     pub async fn sweep(&self, options: &SweepOptions) -> Result<Summary, Error> {
         self.preflight().await?;
@@ -128,24 +154,26 @@ impl Billing {
             }),
             our_fault: Mutex::new(None),
             toss_slots: Semaphore::new(options.concurrency.max(1)),
+            leased: Mutex::new(Vec::new()),
+            started: Instant::now(),
         });
 
         let store = &self.store;
         let pages = stream::iter(store.due_shards())
             .map(move |shard| {
                 Box::pin(
-                    stream::try_unfold((Some(None), shard), move |(cursor, shard)| async move {
-                        let Some(start) = cursor else { return Ok(None) };
-                        let page = store
-                            .due_page(shard, options.as_of, start, options.page_size)
-                            .await?;
-                        let next = page.next.map(Some);
-                        Ok::<_, store::Error>(Some((
-                            stream::iter(page.subscriptions.into_iter().map(Ok::<_, store::Error>)),
-                            (next, shard),
-                        )))
+                    stream::unfold(Some((None, shard)), move |state| async move {
+                        let (start, shard) = state?;
+                        match read_page(store, shard, options, start).await {
+                            Ok(page) => {
+                                let next = page.next.map(|cursor| (Some(cursor), shard));
+                                Some((stream::iter(page.subscriptions), next))
+                            }
+                            // The shard cannot go on without its cursor: count it, end it.
+                            Err(e) => Some((stream::iter(vec![Err(e)]), None)),
+                        }
                     })
-                    .try_flatten(),
+                    .flatten(),
                 )
             })
             // Every shard is read at once, one page ahead: a page read never stalls the charges.
@@ -163,28 +191,74 @@ impl Billing {
                 match item {
                     Ok(sub) => {
                         run_ref.summary.lock().await.due += 1;
+                        let id = sub.id.clone();
                         let result = run_ref.billing.process(run_ref, sub).await;
-                        run_ref.count(result).await;
+                        run_ref.count(&id, result).await;
                     }
                     Err(e) => {
-                        error!(error = %e, "reading the due index failed");
+                        // A malformed item (its key is in the error) or a shard that could not
+                        // be read: the rest of the run goes on, and the run reports failure.
+                        error!(error = %e, "a due subscription could not be read");
                         run_ref.summary.lock().await.errors += 1;
                     }
                 }
             })
             // Twice the Toss slots: while `concurrency` charges wait on Toss, as many due
-            // subscriptions are read and claimed, ready for the next free slot.
+            // subscriptions are read, ready for the next free slot.
             .buffer_unordered(options.concurrency.max(1).saturating_mul(2))
             .collect::<()>()
             .await;
+
+        self.revisit_leased(&run).await;
 
         let summary = run.summary.lock().await.clone();
         if let Some(code) = run.our_fault.lock().await.clone() {
             error!(?summary, code = %code, "sweep stopped: Toss refused our request");
             return Err(Error::OurFault { code });
         }
+        if summary.errors > 0 {
+            error!(?summary, "sweep finished with errors");
+            return Err(Error::SweepIncomplete {
+                summary: Box::new(summary),
+            });
+        }
         info!(?summary, "sweep finished");
         Ok(summary)
+    }
+
+    /// The second pass: attempts that were under another worker's live lease (a run killed
+    /// mid-charge, whose retry this may be) are taken over once the lease expires, if that
+    /// is before this run must stop claiming. Without a known deadline nothing waits.
+    async fn revisit_leased(&self, run: &Run<'_>) {
+        let Some(stop) = run.options.stop_claiming_at else {
+            return;
+        };
+        let mut leased = std::mem::take(&mut *run.leased.lock().await);
+        leased.sort_by_key(|(_, until)| *until);
+        for (id, until) in leased {
+            if !run.may_claim() {
+                break;
+            }
+            let wait = (until - run.now()).to_std().unwrap_or_default()
+                + std::time::Duration::from_millis(50);
+            if Instant::now() + wait >= stop {
+                run.summary.lock().await.stopped_early = true;
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            let sub = match self.store.subscription(&id).await {
+                Ok(Some(sub)) => sub,
+                Ok(None) => continue,
+                Err(e) => {
+                    run.count(&id, Err(e.into())).await;
+                    continue;
+                }
+            };
+            info!(subscription = %id, "revisiting an attempt whose lease has expired");
+            run.summary.lock().await.skipped -= 1;
+            let result = self.process(run, sub).await;
+            run.count(&id, result).await;
+        }
     }
 
     /// One cheap look-up before claiming anything: a wrong or revoked key is found here and
@@ -196,7 +270,7 @@ impl Billing {
             Ok(_) => Ok(()),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => Ok(()),
-                ErrorClass::OurFault => Err(Error::OurFault {
+                ErrorClass::OurFault | ErrorClass::CustomerData => Err(Error::OurFault {
                     code: e.code().unwrap_or_default().to_owned(),
                 }),
                 _ => Err(Error::TossUnavailable(e)),
@@ -205,8 +279,26 @@ impl Billing {
     }
 
     async fn process(&self, run: &Run<'_>, sub: Subscription) -> Result<Processed, Error> {
+        let sub = if sub.retired_billing_keys.is_empty() {
+            sub
+        } else {
+            match self.delete_retired_keys(sub, run.now()).await? {
+                Some(fresh) => fresh,
+                None => return Ok(Processed::Skipped),
+            }
+        };
+        let action = sub.next_action(run.options.as_of);
+        if action == NextAction::Nothing {
+            return Ok(Processed::Nothing);
+        }
+        // The Toss slot is taken before anything is claimed, and the deadline checked once it
+        // is ours: a claim is never left waiting for a slot while the run's time runs out.
+        let _slot = run.toss_slot().await?;
+        if !run.may_claim() {
+            return Ok(Processed::NotStarted);
+        }
         let now = run.now();
-        match sub.next_action(run.options.as_of) {
+        match action {
             NextAction::Nothing => Ok(Processed::Nothing),
             NextAction::Charge { period } => {
                 let kind = if sub.dunning.is_some() {
@@ -225,43 +317,23 @@ impl Billing {
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
                         failpoint!("after_claim");
-                        self.settle_in_slot(run, sub, attempt, Mode::Fresh, now)
-                            .await
+                        self.settle_now(run, sub, attempt, Mode::Fresh, now).await
                     }
                     Err(e) if e.is_conflict() => self.resolve_claimed(run, sub, period, kind).await,
                     Err(e) => Err(e.into()),
                 }
             }
-            NextAction::ReconcileOnly => {
-                match self
-                    .store
-                    .attempt(&sub.id, sub.next_period, sub.next_attempt())
-                    .await?
-                {
-                    Some(open) if !open.status.is_final() => self.take_over(run, sub, open).await,
-                    _ => {
-                        // Nothing under way for this unpaid subscription: take it out of the index.
-                        let mut sub = sub;
-                        sub.next_charge_at = None;
-                        match self.store.save_subscription(&mut sub).await {
-                            Ok(()) => Ok(Processed::Nothing),
-                            Err(e) if e.is_conflict() => Ok(Processed::Skipped),
-                            Err(e) => Err(e.into()),
-                        }
-                    }
-                }
-            }
+            NextAction::ReconcileOnly => match self.open_attempt(&sub).await? {
+                Some(open) => self.take_over(run, sub, open).await,
+                None => self.expire_incomplete(sub, now).await,
+            },
             NextAction::Cancel(reason) => {
-                let mut sub = sub;
-                sub.cancel(reason, now);
-                match self.store.save_subscription(&mut sub).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_conflict() => return Ok(Processed::Skipped),
-                    Err(e) => return Err(e.into()),
+                // Never end a subscription while one of its charges may have gone through:
+                // settle that attempt first (a later run cancels once it is final).
+                if let Some(open) = self.open_attempt(&sub).await? {
+                    return self.take_over(run, sub, open).await;
                 }
-                info!(subscription = %sub.id, reason = reason.as_str(), "subscription canceled");
-                let key_deleted = self.delete_billing_key_of(&sub.id, now).await?;
-                Ok(Processed::Canceled { key_deleted })
+                self.cancel_now(sub, reason, now).await
             }
             NextAction::DeleteBillingKey => {
                 Ok(if self.delete_billing_key_of(&sub.id, now).await? {
@@ -270,6 +342,54 @@ impl Billing {
                     Processed::Skipped
                 })
             }
+        }
+    }
+
+    /// The latest attempt of the subscription's current period, if it is still open.
+    async fn open_attempt(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
+        Ok(self
+            .store
+            .last_attempt(&sub.id, sub.next_period)
+            .await?
+            .filter(|a| !a.status.is_final()))
+    }
+
+    async fn cancel_now(
+        &self,
+        mut sub: Subscription,
+        reason: CancelReason,
+        now: DateTime<Utc>,
+    ) -> Result<Processed, Error> {
+        sub.cancel(reason, now);
+        match self.store.save_subscription(&mut sub).await {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() => return Ok(Processed::Skipped),
+            Err(e) => return Err(e.into()),
+        }
+        info!(subscription = %sub.id, reason = reason.as_str(), "subscription canceled");
+        let key_deleted = self.delete_billing_key_of(&sub.id, now).await?;
+        Ok(Processed::Canceled { key_deleted })
+    }
+
+    /// An `incomplete` subscription with nothing under way: ended once abandoned (its key is
+    /// deleted at Toss), otherwise left in the index until then.
+    async fn expire_incomplete(
+        &self,
+        mut sub: Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<Processed, Error> {
+        let abandoned_at = sub.abandoned_at(self.settings.incomplete_expiry);
+        if now >= abandoned_at {
+            return self.cancel_now(sub, CancelReason::Abandoned, now).await;
+        }
+        if sub.next_charge_at == Some(abandoned_at) {
+            return Ok(Processed::Nothing);
+        }
+        sub.next_charge_at = Some(abandoned_at);
+        match self.store.save_subscription(&mut sub).await {
+            Ok(()) => Ok(Processed::Nothing),
+            Err(e) if e.is_conflict() => Ok(Processed::Skipped),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -288,8 +408,7 @@ impl Billing {
             // The index was stale: the subscription moved on; the next run sees it as it is.
             return Ok(Processed::Skipped);
         }
-        let attempts = self.store.attempts_for_period(&sub.id, period).await?;
-        let Some(last) = attempts.into_iter().last() else {
+        let Some(last) = self.store.last_attempt(&sub.id, period).await? else {
             return Ok(Processed::Skipped);
         };
         let now = run.now();
@@ -309,14 +428,13 @@ impl Billing {
                 match self.store.claim_attempt(&attempt).await {
                     Ok(()) => {
                         failpoint!("after_claim");
-                        self.settle_in_slot(run, sub, attempt, Mode::Fresh, now)
-                            .await
+                        self.settle_now(run, sub, attempt, Mode::Fresh, now).await
                     }
                     Err(e) if e.is_conflict() => Ok(Processed::Skipped),
                     Err(e) => Err(e.into()),
                 }
             }
-            AttemptStatus::Done | AttemptStatus::Declined => {
+            AttemptStatus::Done | AttemptStatus::Declined | AttemptStatus::Review => {
                 // The subscription and the ledger were read one after the other: another run's
                 // outcome transaction may have committed in between. Only a subscription that
                 // still has not moved after that is a real disagreement.
@@ -344,7 +462,10 @@ impl Billing {
     ) -> Result<Processed, Error> {
         let now = run.now();
         if !attempt.may_reconcile_at(now) {
-            return Ok(Processed::Skipped);
+            return Ok(match attempt.lease.as_ref() {
+                Some(lease) if lease.until > now => Processed::Leased { until: lease.until },
+                _ => Processed::Skipped,
+            });
         }
         attempt.lease = Some(self.lease(&run.options.run_id, now));
         attempt.updated_at = now;
@@ -354,13 +475,13 @@ impl Billing {
             Err(e) => return Err(e.into()),
         }
         warn!(subscription = %sub.id, order_id = %attempt.order_id, "reconciling an unfinished attempt");
-        self.settle_in_slot(run, sub, attempt, Mode::Reconcile, now)
+        self.settle_now(run, sub, attempt, Mode::Reconcile, now)
             .await
     }
 
-    /// Settles an attempt this run holds (just claimed, or taken over) once a Toss slot is
-    /// free; the slot is held from the charge until its outcome is recorded.
-    async fn settle_in_slot(
+    /// Settles an attempt this run holds (just claimed, or taken over); the caller holds a
+    /// Toss slot from before the claim until the outcome is recorded.
+    async fn settle_now(
         &self,
         run: &Run<'_>,
         sub: Subscription,
@@ -368,7 +489,6 @@ impl Billing {
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Processed, Error> {
-        let _slot = run.toss_slot().await?;
         Ok(Processed::Settled(
             self.settle(sub, attempt, &run.options.run_id, mode, now)
                 .await?,
@@ -376,8 +496,32 @@ impl Billing {
     }
 }
 
+/// One page of one shard, read again (with a short backoff) when the table fails.
+async fn read_page(
+    store: &store::Store,
+    shard: u32,
+    options: &SweepOptions,
+    start: Option<store::Cursor>,
+) -> Result<store::DuePage, store::Error> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match store
+            .due_page(shard, options.as_of, start.clone(), options.page_size)
+            .await
+        {
+            Ok(page) => return Ok(page),
+            Err(e) if tries < PAGE_READS => {
+                warn!(shard, error = %e, "reading the due index failed; trying the page again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(tries))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Run<'_> {
-    async fn count(&self, result: Result<Processed, Error>) {
+    async fn count(&self, id: &SubscriptionId, result: Result<Processed, Error>) {
         let mut s = self.summary.lock().await;
         match result {
             Ok(Processed::Settled(Settled::Charged { amount, reconciled })) => {
@@ -396,11 +540,22 @@ impl Run<'_> {
             Ok(Processed::Settled(Settled::Unknown { .. })) => s.unknown_outcome += 1,
             Ok(Processed::Settled(Settled::Anomaly)) => s.errors += 1,
             Ok(Processed::Settled(Settled::Superseded)) => s.skipped += 1,
+            Ok(Processed::Settled(Settled::Held { .. })) => s.held += 1,
+            Ok(Processed::Settled(Settled::NotCharged { .. })) => s.skipped += 1,
             Ok(Processed::Canceled { key_deleted }) => {
                 s.canceled += 1;
                 s.billing_keys_deleted += u64::from(key_deleted);
             }
             Ok(Processed::KeyDeleted) => s.billing_keys_deleted += 1,
+            Ok(Processed::Leased { until }) => {
+                s.skipped += 1;
+                drop(s);
+                self.leased.lock().await.push((id.clone(), until));
+            }
+            Ok(Processed::NotStarted) => {
+                s.skipped += 1;
+                s.stopped_early = true;
+            }
             Ok(Processed::Skipped | Processed::Nothing) => s.skipped += 1,
             Err(Error::OurFault { code }) => {
                 self.abort.store(true, Ordering::SeqCst);
@@ -408,7 +563,7 @@ impl Run<'_> {
                 self.our_fault.lock().await.get_or_insert(code);
             }
             Err(e) => {
-                error!(error = %e, cause = ?e, "processing a due subscription failed");
+                error!(subscription = %id, error = %e, cause = ?std::error::Error::source(&e), "processing a due subscription failed");
                 s.errors += 1;
             }
         }

@@ -24,6 +24,10 @@ pub enum ErrorClass {
     /// A bug or misconfiguration on our side (keys, invalid request): stop and alert, never
     /// change a customer's subscription because of it.
     OurFault,
+    /// Toss refused this one customer's data (`INVALID_EMAIL`, `INVALID_CUSTOMER_KEY`, a
+    /// billing key that belongs to another customerKey): every other customer's requests are
+    /// fine, so the work goes on and an operator looks at this customer.
+    CustomerData,
     /// A lookup found nothing (`NOT_FOUND_PAYMENT`).
     NotFound,
     /// The customer-side step of this operation was refused (a card that cannot be registered,
@@ -109,12 +113,9 @@ pub fn class_of_code(operation: Operation, code: &ErrorCode) -> ErrorClass {
         | C::InvalidRequest
         | C::InvalidOrderId
         | C::InvalidOrderName
-        | C::InvalidCustomerKey
-        | C::InvalidEmail
         | C::BelowMinimumAmount
         | C::BelowZeroAmount
         | C::InvalidIdempotencyKey
-        | C::NotMatchesCustomerKey
         | C::NotSupportedMethod
         | C::ForbiddenRequest
         | C::InvalidCardInstallmentPlan
@@ -128,6 +129,8 @@ pub fn class_of_code(operation: Operation, code: &ErrorCode) -> ErrorClass {
         | C::NotMatchesRefundableAmount
         | C::ExceedMaxRefundDue
         | C::NotAllowedPartialRefund => OurFault,
+
+        C::InvalidCustomerKey | C::InvalidEmail | C::NotMatchesCustomerKey => CustomerData,
 
         C::NotFoundPayment => NotFound,
 
@@ -249,12 +252,12 @@ mod tests {
         ("INVALID_REQUEST", OurFault, OurFault),
         ("INVALID_ORDER_ID", OurFault, OurFault),
         ("INVALID_ORDER_NAME", OurFault, OurFault),
-        ("INVALID_CUSTOMER_KEY", OurFault, OurFault),
-        ("INVALID_EMAIL", OurFault, OurFault),
+        ("INVALID_CUSTOMER_KEY", CustomerData, CustomerData),
+        ("INVALID_EMAIL", CustomerData, CustomerData),
         ("BELOW_MINIMUM_AMOUNT", OurFault, OurFault),
         ("BELOW_ZERO_AMOUNT", OurFault, OurFault),
         ("INVALID_IDEMPOTENCY_KEY", OurFault, OurFault),
-        ("NOT_MATCHES_CUSTOMER_KEY", OurFault, OurFault),
+        ("NOT_MATCHES_CUSTOMER_KEY", CustomerData, CustomerData),
         ("NOT_SUPPORTED_METHOD", OurFault, OurFault),
         ("FORBIDDEN_REQUEST", OurFault, OurFault),
         ("INVALID_CARD_INSTALLMENT_PLAN", OurFault, OurFault),

@@ -90,6 +90,7 @@ pub fn settings() -> anyhow::Result<Settings> {
         plan: Plan::new(Krw::new(3900), "Saju맛피아 Pro 월 구독", 30)?,
         dunning: DunningPolicy::default(),
         lease: chrono::Duration::seconds(300),
+        incomplete_expiry: chrono::Duration::hours(24),
     })
 }
 

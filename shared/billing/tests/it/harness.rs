@@ -10,6 +10,9 @@ pub struct World {
     pub sandbox: RunningSandbox,
     pub billing: Billing,
     pub store: store::Store,
+    /// The raw table, for planting what the store itself would never write.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
 }
 
 pub fn kst(s: &str) -> DateTime<Utc> {
@@ -21,6 +24,7 @@ pub fn settings() -> Settings {
         plan: Plan::new(Krw::new(3900), "Saju맛피아 Pro 월 구독", 30).unwrap(),
         dunning: DunningPolicy::default(),
         lease: Duration::seconds(60),
+        incomplete_expiry: Duration::hours(24),
     }
 }
 
@@ -42,12 +46,14 @@ impl World {
     pub async fn with(sandbox: SandboxConfig, settings: Settings) -> Self {
         let (dynamodb, table) = testkit::dynamo::fresh_table().await.unwrap();
         let sandbox = toss_sandbox::spawn(sandbox).await.unwrap();
-        let store = store::Store::new(dynamodb, table);
+        let store = store::Store::new(dynamodb.clone(), table.clone());
         let billing = Billing::new(client_for(&sandbox, SECRET), store.clone(), settings);
         Self {
             sandbox,
             billing,
             store,
+            dynamodb,
+            table,
         }
     }
 
@@ -112,6 +118,15 @@ impl World {
 
     pub fn snapshot(&self) -> Snapshot {
         self.sandbox.sandbox().snapshot()
+    }
+
+    /// Billing keys of this customer that still exist at Toss.
+    pub fn live_billing_keys(&self, customer: &str) -> usize {
+        self.snapshot()
+            .billing_keys
+            .iter()
+            .filter(|k| k.customer_key == customer && !k.deleted)
+            .count()
     }
 
     /// Payments Toss approved for this customer (status DONE).

@@ -108,6 +108,7 @@ impl Worker {
             unknown_outcome: summary["unknown_outcome"].as_u64().unwrap(),
             skipped: summary["skipped"].as_u64().unwrap(),
             billing_keys_deleted: summary["billing_keys_deleted"].as_u64().unwrap(),
+            held: summary["held"].as_u64().unwrap(),
             errors: summary["errors"].as_u64().unwrap(),
             total_charged_krw: summary["total_charged_krw"].as_u64().unwrap(),
             stopped_early: summary["stopped_early"].as_bool().unwrap(),

@@ -56,6 +56,7 @@ pub fn settings() -> Settings {
         plan: Plan::new(Krw::new(AMOUNT), "Saju맛피아 Pro 월 구독", CREDITS as u32).unwrap(),
         dunning: DunningPolicy::default(),
         lease: Duration::seconds(60),
+        incomplete_expiry: Duration::hours(24),
     }
 }
 
