@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use domain::{AuthKey, CustomerKey};
+use domain::{AuthKey, CustomerKey, CustomerName, Email};
 
 /// Longest query string accepted (authKey ≤300 + customerKey ≤50 + e-mail/name ≤100 each,
 /// percent-encoded, plus whatever the app's own success URL carries).
@@ -65,8 +65,8 @@ impl Params {
 pub(crate) struct SuccessQuery {
     pub customer_key: CustomerKey,
     pub auth_key: AuthKey,
-    pub customer_email: Option<String>,
-    pub customer_name: Option<String>,
+    pub customer_email: Option<Email>,
+    pub customer_name: Option<CustomerName>,
 }
 
 impl SuccessQuery {
@@ -120,33 +120,12 @@ impl FailQuery {
     }
 }
 
-fn email(value: &str) -> Result<String, QueryError> {
-    let ok = value.len() <= 100
-        && value.is_ascii()
-        && !value.bytes().any(|b| b.is_ascii_control() || b == b' ')
-        && value
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(QueryError::Invalid(
-            "customerEmail is not an e-mail address of at most 100 characters".into(),
-        ))
-    }
+fn email(value: &str) -> Result<Email, QueryError> {
+    Email::parse(value).map_err(|e| QueryError::Invalid(e.to_string()))
 }
 
-fn name(value: &str) -> Result<String, QueryError> {
-    if value.chars().count() <= 100
-        && !value.chars().any(char::is_control)
-        && !value.trim().is_empty()
-    {
-        Ok(value.trim().to_owned())
-    } else {
-        Err(QueryError::Invalid(
-            "customerName must be 1 to 100 characters without control characters".into(),
-        ))
-    }
+fn name(value: &str) -> Result<CustomerName, QueryError> {
+    CustomerName::parse(value).map_err(|e| QueryError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -158,8 +137,11 @@ mod tests {
         let q = SuccessQuery::parse("customerKey=user_2abc&authKey=bln_8dk2Lq&customerEmail=a%40b.co&customerName=%EA%B9%80%ED%86%A0%EC%8A%A4").unwrap();
         assert_eq!(q.customer_key.as_str(), "user_2abc");
         assert_eq!(q.auth_key.expose_secret(), "bln_8dk2Lq");
-        assert_eq!(q.customer_email.as_deref(), Some("a@b.co"));
-        assert_eq!(q.customer_name.as_deref(), Some("김토스"));
+        assert_eq!(q.customer_email.as_ref().map(Email::as_str), Some("a@b.co"));
+        assert_eq!(
+            q.customer_name.as_ref().map(CustomerName::as_str),
+            Some("김토스")
+        );
     }
 
     #[test]

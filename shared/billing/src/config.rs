@@ -22,6 +22,25 @@ pub struct Config {
 
 const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
 
+/// What the table's writes around one charge may take at most (a few round trips, each
+/// retried by the SDK), on top of Toss's own timeouts.
+const TABLE_SLACK: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// The longest one claimed attempt can take to settle: a take-over looks the order up,
+    /// sends the charge again and, when that answer is lost, looks it up once more, then
+    /// writes the outcome:
+    ///
+    /// `settle budget = request timeout (look-up) + charge timeout + request timeout (look-up)
+    ///  + table slack` = 15 + 65 + 15 + 10 = 105 s with the defaults.
+    ///
+    /// A sweep stops claiming at least this long before its deadline, and a lease lasts
+    /// longer, so that nobody is killed or overtaken in the middle of a charge.
+    pub fn settle_budget(&self) -> Duration {
+        self.toss.request_timeout * 2 + self.toss.charge_timeout + TABLE_SLACK
+    }
+}
+
 /// A variable's value, treating an empty one as absent.
 pub fn var(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name)
@@ -109,6 +128,16 @@ impl Config {
         let charge_timeout = number(&lookup, "TOSS_CHARGE_TIMEOUT_SECONDS", 65u64, 1..=300)?;
         let mut toss = toss::Config::new(SecretString::from(secret), api_base);
         toss.charge_timeout = Duration::from_secs(charge_timeout);
+        let budget = toss.request_timeout * 2 + toss.charge_timeout + TABLE_SLACK;
+        if Duration::from_secs(u64::from(lease_seconds)) <= budget {
+            return Err(ConfigError::new(
+                "CHARGE_LEASE_SECONDS",
+                format!(
+                    "must be longer than one charge can take to settle ({} s with these timeouts), or another run could take an attempt over mid-charge",
+                    budget.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             toss,
             table_name,
@@ -199,6 +228,28 @@ mod tests {
             assert!(!err.to_string().contains("zXLkKEyp"), "{err}");
             assert!(!err.to_string().contains("OaPz8L5K"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_lease_no_longer_than_one_settle_fails_the_start_naming_the_variable() {
+        let short = Config::from_lookup(lookup(&[
+            ("TOSS_SECRET_KEY", SECRET),
+            ("TABLE_NAME", "t"),
+            ("CHARGE_LEASE_SECONDS", "105"),
+        ]))
+        .unwrap_err();
+        let enough = Config::from_lookup(lookup(&[
+            ("TOSS_SECRET_KEY", SECRET),
+            ("TABLE_NAME", "t"),
+            ("CHARGE_LEASE_SECONDS", "106"),
+        ]))
+        .unwrap();
+
+        assert!(
+            short.to_string().contains("CHARGE_LEASE_SECONDS"),
+            "{short}"
+        );
+        assert_eq!(enough.settle_budget(), Duration::from_secs(105));
     }
 
     #[test]

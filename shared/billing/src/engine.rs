@@ -174,7 +174,7 @@ impl Billing {
                     // Toss has no payment under this order id: send the very same charge again
                     // (same order id, same idempotency key); Toss refuses a duplicate.
                     ChargeOutcome::NotFound => (
-                        Source::Charge,
+                        Source::Resend,
                         self.charge(&sub, &mut attempt, owner).await?,
                     ),
                     _ => (Source::LookUp, found),
@@ -183,7 +183,7 @@ impl Billing {
         };
         failpoint!("after_toss_answer");
         let mut outcome = decide(source, &answer, &attempt);
-        if source == Source::Charge && matches!(outcome, ChargeOutcome::Unknown { .. }) {
+        if source != Source::LookUp && matches!(outcome, ChargeOutcome::Unknown { .. }) {
             warn!(code = ?answer.as_ref().err().and_then(|e| e.code()), "charge outcome unknown; looking the order up");
             let found = self.toss.payment_by_order_id(&attempt.order_id).await;
             match decide(Source::LookUp, &found, &attempt) {
@@ -229,8 +229,8 @@ impl Billing {
             amount: attempt.amount,
             order_id: attempt.order_id.clone(),
             order_name: plan.order_name().to_owned(),
-            customer_email: sub.customer_email.clone(),
-            customer_name: sub.customer_name.clone(),
+            customer_email: sub.customer_email.as_ref().map(|e| e.as_str().to_owned()),
+            customer_name: sub.customer_name.as_ref().map(|n| n.as_str().to_owned()),
         };
         Ok(self
             .toss

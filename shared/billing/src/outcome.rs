@@ -21,8 +21,12 @@ use toss::{ErrorClass, Operation, Payment, PaymentStatus};
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
-    /// The answer to the charge request itself.
+    /// The answer to the charge request itself, sent for the first time.
     Charge,
+    /// The answer to the same charge sent again (same order id, same idempotency key) after
+    /// a look-up found nothing: the first send's fate is still open, so a refusal before
+    /// Toss got to this order says nothing about it.
+    Resend,
     /// The answer to `GET /v1/payments/orders/{orderId}`.
     LookUp,
 }
@@ -54,8 +58,9 @@ pub(crate) enum ChargeOutcome {
     /// Toss has no payment under this order (look-ups only): send the very same charge again,
     /// same order id, same idempotency key.
     NotFound,
-    /// The look-up itself was refused for a reason on our side: it decides nothing; the attempt
-    /// stays open and the run stops.
+    /// A look-up or a re-send was refused for a reason on our side before Toss got to the
+    /// order: it decides nothing about the charge already sent; the attempt stays open and
+    /// the run stops.
     LookUpRefused { code: String },
     /// Toss's record is one no rule may settle alone: an operator decides. The attempt is
     /// `REVIEW`, the subscription is held; nothing is granted, no dunning, no new charge.
@@ -82,14 +87,15 @@ fn of_error(source: Source, error: &toss::Error) -> ChargeOutcome {
     let code = error.code().unwrap_or("NO_RESPONSE").to_owned();
     let message = error.to_string();
     let class = error.class();
-    if source == Source::LookUp {
-        return match class {
-            ErrorClass::NotFound => ChargeOutcome::NotFound,
-            ErrorClass::OurFault | ErrorClass::CustomerData => {
-                ChargeOutcome::LookUpRefused { code }
-            }
-            _ => ChargeOutcome::Unknown { code, message },
-        };
+    match (source, class) {
+        (Source::LookUp, ErrorClass::NotFound) => return ChargeOutcome::NotFound,
+        (Source::LookUp | Source::Resend, ErrorClass::OurFault) => {
+            return ChargeOutcome::LookUpRefused { code };
+        }
+        (Source::LookUp | Source::Resend, ErrorClass::CustomerData) | (Source::LookUp, _) => {
+            return ChargeOutcome::Unknown { code, message };
+        }
+        _ => {}
     }
     match class {
         ErrorClass::SoftDecline => ChargeOutcome::Declined {
@@ -239,7 +245,7 @@ mod tests {
 
     #[test]
     fn every_answer_means_exactly_what_the_money_rules_say() {
-        use Source::{Charge, LookUp};
+        use Source::{Charge, LookUp, Resend};
         let table: Vec<(Source, Result<Payment, toss::Error>, &str)> = vec![
             // the charge's own answer
             (Charge, payment("DONE", None), "approved"),
@@ -299,6 +305,30 @@ mod tests {
             ),
             (LookUp, api_error(400, "REJECT_CARD_PAYMENT"), "unknown"),
             (LookUp, api_error(400, "INVALID_STOPPED_CARD"), "unknown"),
+            (LookUp, api_error(400, "INVALID_EMAIL"), "unknown"),
+            // a re-send's refusal on our side says nothing about the first send
+            (
+                Resend,
+                api_error(401, "UNAUTHORIZED_KEY"),
+                "look-up refused",
+            ),
+            (
+                Resend,
+                api_error(400, "NOT_SUPPORTED_METHOD"),
+                "look-up refused",
+            ),
+            (Resend, api_error(400, "INVALID_EMAIL"), "unknown"),
+            (
+                Resend,
+                api_error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+                "unknown",
+            ),
+            (
+                Resend,
+                api_error(400, "REJECT_CARD_PAYMENT"),
+                "soft decline",
+            ),
+            (Resend, payment("DONE", None), "approved"),
             (
                 LookUp,
                 api_error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),

@@ -19,8 +19,8 @@ use crate::{Billing, Error};
 pub struct Registration {
     pub customer_key: CustomerKey,
     pub auth_key: AuthKey,
-    pub customer_email: Option<String>,
-    pub customer_name: Option<String>,
+    pub customer_email: Option<domain::Email>,
+    pub customer_name: Option<domain::CustomerName>,
 }
 
 /// Where the customer lands. Loading the same redirect again gives the same outcome.
@@ -103,6 +103,7 @@ impl Billing {
                 Some(sub) if sub.status != Status::Canceled => {
                     self.update_card(
                         sub,
+                        registration,
                         &billing.billing_key,
                         masked.clone(),
                         &hash,
@@ -137,7 +138,8 @@ impl Billing {
             }
         }
         warn!("the customer's subscription kept changing; giving up this redirect");
-        self.forget_billing_key(&billing.billing_key).await;
+        self.retire_unused_key(&registration.customer_key, &billing.billing_key, now)
+            .await;
         Ok(RegistrationOutcome::Failed {
             code: codes::CONCURRENT_REQUEST.into(),
         })
@@ -182,9 +184,11 @@ impl Billing {
         Ok(outcome_of(id, settled))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn update_card(
         &self,
         mut sub: Subscription,
+        registration: &Registration,
         billing_key: &domain::BillingKey,
         masked: Option<String>,
         hash: &str,
@@ -211,6 +215,14 @@ impl Billing {
             }
         }
         sub.replace_card(billing_key.clone(), masked, now);
+        // What the customer gave this time goes on the receipts from now on (a corrected
+        // e-mail that Toss refused before, say).
+        if let Some(email) = &registration.customer_email {
+            sub.customer_email = Some(email.clone());
+        }
+        if let Some(name) = &registration.customer_name {
+            sub.customer_name = Some(name.clone());
+        }
         let attempt = charge_now.then(|| {
             let kind = if sub.status == Status::Incomplete {
                 AttemptKind::First
@@ -282,11 +294,53 @@ impl Billing {
             Err(e) => return Err(e.into()),
         }
         if sub.billing_key.as_ref() != Some(billing_key) {
-            self.forget_billing_key(billing_key).await;
+            self.retire_unused_key(&sub.customer_key, billing_key, now)
+                .await;
         }
         Ok(RegistrationOutcome::Failed {
             code: code.to_owned(),
         })
+    }
+
+    /// A key Toss issued that no subscription will use: listed on the customer's subscription
+    /// as retired (so the sweep deletes it until Toss confirms), then deleted at once if Toss
+    /// lets us. Only a customer without any subscription falls back to a best-effort delete.
+    async fn retire_unused_key(
+        &self,
+        customer: &CustomerKey,
+        key: &domain::BillingKey,
+        now: DateTime<Utc>,
+    ) {
+        for _ in 0..START_RETRIES {
+            let mut sub = match self.store.customer_subscription(customer).await {
+                Ok(Some(sub)) => sub,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "could not read the subscription to retire a key on");
+                    break;
+                }
+            };
+            if sub.billing_key.as_ref() == Some(key) {
+                return;
+            }
+            if !sub.retired_billing_keys.contains(key) {
+                sub.retired_billing_keys.push(key.clone());
+            }
+            match self.store.save_subscription(&mut sub).await {
+                Ok(()) => {
+                    if let Err(e) = self.delete_retired_keys(sub, now).await {
+                        warn!(error = %e, "could not delete a retired key yet; the sweep retries");
+                    }
+                    return;
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => {
+                    warn!(error = %e, "could not record a key to retire");
+                    break;
+                }
+            }
+        }
+        self.forget_billing_key(key).await;
     }
 
     async fn issue_failed(

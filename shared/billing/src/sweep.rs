@@ -414,9 +414,10 @@ impl Billing {
         let now = run.now();
         match last.status {
             AttemptStatus::Pending | AttemptStatus::Unknown => self.take_over(run, sub, last).await,
-            AttemptStatus::NotCharged => {
-                // Toss refused an earlier attempt for a reason on our side and nothing was
-                // charged; this run may try again under the next attempt number.
+            // Toss refused an earlier attempt for a reason on our side and nothing was charged,
+            // or an operator looked at the attempt sent for review and released the hold:
+            // this run may try again under the next attempt number.
+            AttemptStatus::NotCharged | AttemptStatus::Review => {
                 let attempt = self.new_attempt(
                     &sub,
                     period,
@@ -434,7 +435,7 @@ impl Billing {
                     Err(e) => Err(e.into()),
                 }
             }
-            AttemptStatus::Done | AttemptStatus::Declined | AttemptStatus::Review => {
+            AttemptStatus::Done | AttemptStatus::Declined => {
                 // The subscription and the ledger were read one after the other: another run's
                 // outcome transaction may have committed in between. Only a subscription that
                 // still has not moved after that is a real disagreement.

@@ -5,6 +5,7 @@
 //! customer is charged can be unit-tested without a clock, a database or Toss.
 
 mod attempt;
+mod contact;
 mod ids;
 mod money;
 mod period;
@@ -12,6 +13,7 @@ mod plan;
 mod subscription;
 
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
+pub use contact::{ContactError, CustomerName, Email};
 pub use ids::{
     AuthKey, BillingKey, CardRef, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey,
     SubscriptionId,

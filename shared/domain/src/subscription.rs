@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::period::{kst_days_after, period_due_at, period_start};
-use crate::{BillingKey, CustomerKey, DunningPolicy, OrderId, Plan, SubscriptionId};
+use crate::{
+    BillingKey, CustomerKey, CustomerName, DunningPolicy, Email, OrderId, Plan, SubscriptionId,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -123,8 +125,8 @@ pub struct Subscription {
     pub retired_billing_keys: Vec<BillingKey>,
     /// Masked as Toss returns it (`43301234****123*`).
     pub card_number_masked: Option<String>,
-    pub customer_email: Option<String>,
-    pub customer_name: Option<String>,
+    pub customer_email: Option<Email>,
+    pub customer_name: Option<CustomerName>,
     /// The moment of the first successful charge: every period is computed from it.
     pub anchor: Option<DateTime<Utc>>,
     /// The period the next charge is for (0 = the first month).
@@ -331,6 +333,14 @@ impl Subscription {
             order_id,
             since: at,
         });
+        self.touch(at);
+    }
+
+    /// An operator looked and lets the engine carry on: the next charge of the period goes
+    /// out under the next attempt number.
+    pub fn release_hold(&mut self, at: DateTime<Utc>) {
+        self.hold = None;
+        self.next_charge_at = Some(at);
         self.touch(at);
     }
 

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use domain::{
     AttemptKind, AttemptStatus, BillingKey, CancelReason, CardRef, ChargeAttempt, CustomerKey,
-    Dunning, Hold, Krw, Lease, OrderId, PaymentKey, Status, Subscription, SubscriptionId,
+    CustomerName, Dunning, Email, Hold, Krw, Lease, OrderId, PaymentKey, Status, Subscription,
+    SubscriptionId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -161,8 +162,8 @@ impl SubscriptionItem {
                 .map(|k| k.expose_secret().to_owned())
                 .collect(),
             card_number_masked: sub.card_number_masked.clone(),
-            customer_email: sub.customer_email.clone(),
-            customer_name: sub.customer_name.clone(),
+            customer_email: sub.customer_email.as_ref().map(|e| e.as_str().to_owned()),
+            customer_name: sub.customer_name.as_ref().map(|n| n.as_str().to_owned()),
             anchor: opt_ts(sub.anchor),
             next_period: sub.next_period,
             attempts: sub.attempts,
@@ -239,8 +240,18 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .collect::<Result<_, _>>()
                 .map_err(|_| bad(k, "retired_billing_keys"))?,
             card_number_masked: item.card_number_masked,
-            customer_email: item.customer_email,
-            customer_name: item.customer_name,
+            customer_email: item
+                .customer_email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|_| bad(k, "customer_email"))?,
+            customer_name: item
+                .customer_name
+                .as_deref()
+                .map(CustomerName::parse)
+                .transpose()
+                .map_err(|_| bad(k, "customer_name"))?,
             anchor: parse_opt_ts(k, "anchor", item.anchor.as_deref())?,
             next_period: item.next_period,
             attempts: item.attempts,

@@ -3,6 +3,7 @@
 //! from the sandbox's own record of what it charged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adversarial;
 mod faults;
 mod harness;
 mod lifecycle;

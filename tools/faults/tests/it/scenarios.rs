@@ -361,7 +361,7 @@ async fn a_stale_outcome_write_is_a_typed_conflict_and_writes_neither_the_ledger
     w.store.claim_attempt(&attempt).await.unwrap();
     // Someone else changes the subscription after we read it.
     let mut other = sub.clone();
-    other.customer_email = Some("other@example.com".into());
+    other.customer_email = Some(domain::Email::parse("other@example.com").unwrap());
     w.store.save_subscription(&mut other).await.unwrap();
     let mut done = attempt.clone();
     done.mark_done(

@@ -203,7 +203,7 @@ impl World {
         Registration {
             customer_key: CustomerKey::parse(customer).unwrap(),
             auth_key: AuthKey::parse(auth_key).unwrap(),
-            customer_email: Some("fault@example.com".into()),
+            customer_email: Some(domain::Email::parse("fault@example.com").unwrap()),
             customer_name: None,
         }
     }
