@@ -9,7 +9,7 @@ use crate::keys::SigningAlg;
 /// Every field is optional; `TokenRequest::default()` (or `{}` over HTTP) is an honest RS256
 /// token for `user_test` that lives for the issuer's configured lifetime.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TokenRequest {
     /// The user id (`sub`); default `user_test`.
     pub sub: Option<String>,
