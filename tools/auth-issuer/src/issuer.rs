@@ -24,6 +24,9 @@ pub enum JwksFault {
     Status { status: u16 },
     /// Answer a valid JWKS padded with whitespace to `bytes` bytes.
     Oversized { bytes: usize },
+    /// The same, streamed in 1 KiB chunks without a `Content-Length` (chunked encoding), so a
+    /// client cannot refuse it from the header alone.
+    OversizedStream { bytes: usize },
     /// Answer 200 with a body that is not JSON.
     NotJson,
     /// Wait this long before answering normally.

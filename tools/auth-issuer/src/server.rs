@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +47,14 @@ async fn jwks(State(issuer): State<Issuer>) -> Response {
         Some(JwksFault::Oversized { bytes }) => {
             let padding = " ".repeat(bytes.saturating_sub(body.len()));
             (json, format!("{body}{padding}")).into_response()
+        }
+        Some(JwksFault::OversizedStream { bytes }) => {
+            let padding = bytes.saturating_sub(body.len());
+            let chunks = std::iter::once(body.into_bytes()).chain(
+                (0..padding.div_ceil(1024)).map(move |n| vec![b' '; 1024.min(padding - n * 1024)]),
+            );
+            let stream = futures::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+            (json, Body::from_stream(stream)).into_response()
         }
         Some(JwksFault::NotJson) => (json, "<html>upstream error</html>").into_response(),
         Some(JwksFault::Delay { millis }) => {
