@@ -254,6 +254,25 @@ async fn a_jwks_over_the_size_limit_is_not_read() {
 }
 
 #[tokio::test]
+async fn a_jwks_streamed_without_a_length_is_cut_off_at_the_size_limit() {
+    let env = Env::with(|config| config.with_max_jwks_bytes(16 * 1024)).await;
+    env.issuer
+        .issuer()
+        .set_jwks_fault(Some(JwksFault::OversizedStream { bytes: 1024 * 1024 }));
+    let error = env
+        .verify(&env.mint(TokenRequest::for_user("user_x")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::KeysUnavailable(JwksError::TooLarge { limit: 16384 })
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_jwks_that_is_not_json_is_unavailable() {
     let env = Env::new().await;
     env.issuer.issuer().set_jwks_fault(Some(JwksFault::NotJson));
