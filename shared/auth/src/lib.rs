@@ -2,7 +2,7 @@
 //! (an OIDC JWT: Clerk first, any issuer with a JWKS) and say who is calling.
 //!
 //! ```no_run
-//! # async fn demo(authorization: Option<&[u8]>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(headers: &reqwest::header::HeaderMap) -> Result<(), Box<dyn std::error::Error>> {
 //! use auth::{Config, Verifier};
 //! // at cold start, from AUTH_ISSUER, AUTH_AUTHORIZED_PARTIES, …
 //! let config = Config::new("https://clerk.example.com")?
@@ -11,7 +11,7 @@
 //! let _ = verifier.prefetch().await; // warm the JWKS; a failure only costs the first request
 //!
 //! // per request
-//! match verifier.authenticate(authorization).await {
+//! match verifier.authenticate_headers(headers).await {
 //!     Ok(user) => println!("caller {}", user.user_id),
 //!     Err(e) => {
 //!         tracing::info!(reason = e.reason(), error.message = %e, "refused");

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -81,11 +82,18 @@ impl Verifier {
         self.inner.jwks.refresh().await
     }
 
-    /// Authenticate a request from its `Authorization` header value (`None` when absent).
-    ///
-    /// With axum: `verifier.authenticate(parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes()))`.
-    /// A request with more than one `Authorization` header should be refused before this
-    /// (`Error::MalformedHeader`) rather than have one of them picked.
+    /// Authenticate a request from its headers (`http::HeaderMap`, as axum and lambda_http hand
+    /// them over). Two `Authorization` headers are refused rather than one of them picked.
+    pub async fn authenticate_headers(&self, headers: &HeaderMap) -> Result<AuthUser, Error> {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Err(Error::MissingHeader),
+            (Some(_), Some(_)) => Err(Error::MalformedHeader),
+            (Some(value), None) => self.authenticate(Some(value.as_bytes())).await,
+        }
+    }
+
+    /// Authenticate a request from its one `Authorization` header value (`None` when absent).
     pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<AuthUser, Error> {
         let header = authorization.ok_or(Error::MissingHeader)?;
         self.verify_token(bearer_token(header)?).await

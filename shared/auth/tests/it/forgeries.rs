@@ -170,6 +170,41 @@ async fn an_ill_formed_authorization_header_is_refused_without_reading_the_token
     assert_eq!(env.fetches(), 0);
 }
 
+#[tokio::test]
+async fn a_request_with_two_authorization_headers_is_refused_even_if_one_is_valid() {
+    use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+    let env = Env::new().await;
+    let token = env.mint(TokenRequest::for_user("user_x"));
+    let valid = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+
+    let mut headers = HeaderMap::new();
+    let error = env
+        .verifier
+        .authenticate_headers(&headers)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::MissingHeader), "{error:?}");
+
+    headers.insert(AUTHORIZATION, valid.clone());
+    assert_eq!(
+        env.verifier
+            .authenticate_headers(&headers)
+            .await
+            .unwrap()
+            .user_id
+            .as_str(),
+        "user_x"
+    );
+
+    headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+    let error = env
+        .verifier
+        .authenticate_headers(&headers)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::MalformedHeader), "{error:?}");
+}
+
 fn base64_json(value: &serde_json::Value) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
