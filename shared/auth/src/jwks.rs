@@ -8,7 +8,8 @@
 //! - never sooner than the retry back-off after a failed fetch, so an outage does not make every
 //!   request wait for a timeout.
 //!
-//! One fetch is in flight at a time: callers that need one queue behind it and use its result.
+//! One fetch is in flight at a time: callers that need one queue behind it and use its result,
+//! except those holding a (stale) cached key, which go on with it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -119,15 +120,20 @@ impl Jwks {
 
     /// The key for `kid`, fetching the JWKS when the rules above allow.
     pub(crate) async fn key(&self, kid: &str) -> Result<Arc<Key>, Error> {
-        {
+        let stale = {
             let cache = self.read();
-            if let Some(key) = cache.keys.get(kid)
-                && self.fresh(&cache, self.clock.now())
-            {
-                return Ok(key.clone());
+            match cache.keys.get(kid) {
+                Some(key) if self.fresh(&cache, self.clock.now()) => return Ok(key.clone()),
+                Some(key) => Some(key.clone()),
+                None => None,
             }
-        }
-        let _fetching = self.fetching.lock().await;
+        };
+        let _fetching = match (stale, self.fetching.try_lock()) {
+            (_, Ok(fetching)) => fetching,
+            // a refresh is under way: the cached key serves meanwhile instead of queueing
+            (Some(key), Err(_)) => return Ok(key),
+            (None, Err(_)) => self.fetching.lock().await,
+        };
         // whoever held the lock may have fetched what we need meanwhile
         let now = self.clock.now();
         let (cached, need, may_fetch) = {

@@ -235,6 +235,32 @@ async fn cached_keys_keep_verifying_while_the_issuer_is_down() {
 }
 
 #[tokio::test]
+async fn while_a_stale_cache_is_refreshed_other_callers_go_on_with_the_cached_key() {
+    let env = Env::new().await;
+    let token = env.mint(TokenRequest::for_user("user_x").expires_in(3600));
+    user(env.verify(&token).await);
+    env.clock.advance(Duration::from_secs(11 * 60));
+    env.issuer
+        .issuer()
+        .set_jwks_fault(Some(JwksFault::Delay { millis: 3_000 }));
+
+    let (verifier, refreshing_token) = (env.verifier.clone(), token.clone());
+    let refresh = tokio::spawn(async move { verifier.verify_token(&refreshing_token).await });
+    while env.fetches() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(user(env.verify(&token).await), "user_x");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "waited {:?} for a refresh it did not need",
+        started.elapsed()
+    );
+    assert_eq!(user(refresh.await.unwrap()), "user_x");
+    assert_eq!(env.fetches(), 2);
+}
+
+#[tokio::test]
 async fn a_jwks_over_the_size_limit_is_not_read() {
     let env = Env::with(|config| config.with_max_jwks_bytes(16 * 1024)).await;
     env.issuer
