@@ -51,9 +51,10 @@ async fn the_bearer_scheme_is_accepted_in_any_case() {
 }
 
 #[tokio::test]
-async fn a_token_expired_two_seconds_ago_passes_within_the_five_second_leeway() {
+async fn a_token_expired_a_second_ago_passes_within_the_five_second_leeway() {
     let env = Env::new().await;
-    let token = env.mint(TokenRequest::for_user("user_skew").expires_in(-2));
+    // one second late leaves four seconds of the leeway for a slow machine to verify in
+    let token = env.mint(TokenRequest::for_user("user_skew").expires_in(-1));
     assert_eq!(user(env.verify(&token).await), "user_skew");
 }
 
