@@ -41,9 +41,9 @@ impl Card {
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// `runs` concurrent sweeps ten minutes on, a Toss charge fault (index into
-    /// `toss_faults()`) firing with `percent` chance, then faults cleared and swept until no
-    /// attempt is left open.
+    /// `runs` concurrent sweeps at the next moment anything is due, a Toss charge fault (index
+    /// into `toss_faults()`) firing with `percent` chance, then faults cleared and swept ten
+    /// minutes apart until no attempt is left open.
     Sweep {
         runs: u8,
         fault: Option<(usize, u8)>,
@@ -59,8 +59,10 @@ enum Op {
     Decline { who: usize, hard: bool },
     /// The decline rule goes away: the customer's registered card decides again.
     Recover { who: usize },
-    /// The customer goes through the card window again with another card.
-    Replace { who: usize, card: Card },
+    /// The customer goes through the card window again with another card; with `lost`, a
+    /// charge the new card gets at once is approved but its answer and look-up are lost (the
+    /// attempt must stay reachable by the sweep, which settles it).
+    Replace { who: usize, card: Card, lost: bool },
     /// At the next due moment, one due charge is approved but its answer is lost and its
     /// look-up fails (500); with `refused`, a run a few minutes later has that order's look-up
     /// refused (403 FORBIDDEN_REQUEST) and must stop with the attempt still open.
@@ -80,7 +82,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => card().prop_map(Op::Join),
         2 => (0usize..64, any::<bool>()).prop_map(|(who, hard)| Op::Decline { who, hard }),
         1 => (0usize..64).prop_map(|who| Op::Recover { who }),
-        3 => (0usize..64, card()).prop_map(|(who, card)| Op::Replace { who, card }),
+        3 => (0usize..64, card(), proptest::bool::weighted(0.3))
+            .prop_map(|(who, card, lost)| Op::Replace { who, card, lost }),
         2 => (0usize..64, any::<bool>()).prop_map(|(who, refused)| Op::LostAnswer { who, refused }),
     ]
 }
@@ -126,6 +129,8 @@ struct Dunning {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Open {
     order_id: String,
+    /// When Toss approved it (the anchor, for a first charge).
+    approved: DateTime<Utc>,
     at: DateTime<Utc>,
 }
 
@@ -201,8 +206,9 @@ impl Customer {
     fn sweep(&mut self, t: DateTime<Utc>) {
         if let Some(open) = &self.open {
             if t >= open.at {
+                let approved = open.approved;
                 self.open = None;
-                self.approve(t);
+                self.approve(approved);
             }
             return;
         }
@@ -276,7 +282,8 @@ impl Customer {
     fn replace(&mut self, card: Card, t: DateTime<Utc>) -> Expect {
         match self.status {
             Status::Canceled => unreachable!("the op skips canceled customers"),
-            Status::PastDue if self.open.is_some() => Expect::Failed,
+            // A charge of this period is open: it is settled first, the new card refused.
+            Status::PastDue | Status::Incomplete if self.open.is_some() => Expect::Failed,
             Status::Active => {
                 self.card = card;
                 self.rule = None;
@@ -302,6 +309,7 @@ impl Customer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     Subscribed,
+    Pending,
     CardReplaced,
     Failed,
 }
@@ -310,6 +318,7 @@ fn expect_matches(expect: Expect, got: &RegistrationOutcome) -> bool {
     matches!(
         (expect, got),
         (Expect::Subscribed, RegistrationOutcome::Subscribed { .. })
+            | (Expect::Pending, RegistrationOutcome::Pending { .. })
             | (
                 Expect::CardReplaced,
                 RegistrationOutcome::CardReplaced { .. }
@@ -619,7 +628,8 @@ async fn register(
 async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<(), TestCaseError> {
     match *op {
         Op::Sweep { runs, fault } => {
-            let t = model.clock + Duration::minutes(10);
+            // At the next moment something is due, so that the fault meets real charges.
+            let t = model.next_due();
             set_clock(w, t);
             let faults = fault.map(|(i, pct)| {
                 let (_, commit, action) = toss_faults().swap_remove(i);
@@ -706,14 +716,52 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
             w.sandbox.sandbox().clear_declines(Some(&c.name));
             c.rule = None;
         }
-        Op::Replace { who, card } => {
+        Op::Replace { who, card, lost } => {
             let Some(i) = pick(model, who, |c| c.status != Status::Canceled, unpaid) else {
                 return Ok(());
             };
             let now = model.clock;
             let c = &mut model.customers[i];
             let before = c.clone();
-            let expect = c.replace(card, now);
+            let lose = lost
+                && card == Card::Approves
+                && c.open.is_none()
+                && matches!(c.status, Status::PastDue | Status::Incomplete);
+            let mut expect = c.replace(card, now);
+            if lose {
+                // Charged at once, but the answer is lost: nothing granted yet, the attempt
+                // open and due at once so that the sweep settles it.
+                let sub = w.subscription(&c.name).await;
+                let order_id =
+                    OrderId::for_attempt(&sub.id, sub.next_period, sub.next_attempt()).to_string();
+                *c = Customer {
+                    card,
+                    rule: None,
+                    dunning: before.dunning.clone().map(|d| Dunning {
+                        unusable: false,
+                        ..d
+                    }),
+                    due: Some(now),
+                    open: Some(Open {
+                        order_id: order_id.clone(),
+                        approved: now,
+                        at: now + Duration::minutes(2),
+                    }),
+                    ..before.clone()
+                };
+                expect = Expect::Pending;
+                w.sandbox.sandbox().set_faults(FaultConfig {
+                    rules: vec![
+                        FaultRule {
+                            order_id: Some(order_id.clone()),
+                            times: Some(1),
+                            ..rule(true, 1.0, error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
+                        },
+                        lookup_rule(&order_id, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+                    ],
+                    ..FaultConfig::default()
+                });
+            }
             if c.rule.is_none() {
                 // The decline rule stood for the old card; a card the engine took replaces it.
                 w.sandbox.sandbox().clear_declines(Some(&c.name));
@@ -733,7 +781,9 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
                     expect
                 ),
             );
-            let got = register(w, &name, card, now).await?;
+            let got = register(w, &name, card, now).await;
+            w.sandbox.sandbox().set_faults(FaultConfig::default());
+            let got = got?;
             prop_assert!(
                 expect_matches(expect, &got),
                 "{}: a new {:?} card on {:?} gave {:?}",
@@ -788,6 +838,7 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
             model.customers[i] = Customer {
                 open: Some(Open {
                     order_id: order_id.clone(),
+                    approved: t,
                     at: t + Duration::minutes(2),
                 }),
                 ..before
@@ -829,6 +880,7 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
                 let c = &mut model.customers[i];
                 c.open = Some(Open {
                     order_id: order_id.clone(),
+                    approved: t,
                     at: tb + Duration::minutes(6),
                 });
                 let charged = w
@@ -928,7 +980,9 @@ fn renewals_dunning_late_joiners_new_cards_and_lost_answers_agree_with_the_refer
 }
 
 /// The paths random cases reach least often, walked on purpose (customers c0..c2 subscribed,
-/// c3 joins): a declined first charge, a new card that fails too, abandonment; soft and hard
+/// c3 and c4 join): declined first charges; a new card whose first charge's answer is lost,
+/// refused another new card while open, settled by the sweep; a new card that fails too,
+/// abandonment; soft and hard
 /// renewal declines; a recovered card whose retry is approved with its answer lost and its
 /// look-up refused, a new card refused while that charge is open, then settled once; a new
 /// card on a past-due subscription declined again, retries on days 3 and 5, cancellation;
@@ -939,9 +993,21 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
     use Op::*;
     let ops = [
         Join(Card::Soft),
+        Join(Card::Hard),
         Replace {
             who: 1,
+            card: Card::Approves,
+            lost: true,
+        },
+        Replace {
+            who: 2,
             card: Card::Soft,
+            lost: false,
+        },
+        Replace {
+            who: 5,
+            card: Card::Approves,
+            lost: false,
         },
         Decline {
             who: 1,
@@ -949,6 +1015,7 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
         },
         Decline { who: 1, hard: true },
         Decline { who: 1, hard: true },
+        NextDue,
         NextDue,
         NextDue,
         Recover { who: 1 },
@@ -959,6 +1026,7 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
         Replace {
             who: 1,
             card: Card::Approves,
+            lost: false,
         },
         Sweep {
             runs: 2,
@@ -967,6 +1035,7 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
         Replace {
             who: 1,
             card: Card::Soft,
+            lost: false,
         },
         Days(2),
         Days(2),
@@ -979,7 +1048,10 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
     let seen = tally.lock().unwrap().clone();
     for path in [
         "joined: incomplete",
+        "new Approves card on incomplete: Pending",
         "new Soft card on incomplete: Failed",
+        "new Approves card on incomplete (charge open): Failed",
+        "incomplete -> active",
         "incomplete -> canceled",
         "active -> past_due",
         "lost answer on a past_due charge",
