@@ -279,6 +279,12 @@ impl Customer {
     }
 
     /// A new card through the card window at `t`. Returns what the redirect must answer.
+    ///
+    /// product.md §3 says a new card while past due is charged at once and resumes the
+    /// subscription on success; it does not say what a *declined* new card does to the
+    /// retries. The model counts it as one more failure of the same dunning cycle (the next
+    /// retry is the following entry of 1/3/5 days, and after the third the subscription ends),
+    /// which is what the engine does; see the report of the branch that added this.
     fn replace(&mut self, card: Card, t: DateTime<Utc>) -> Expect {
         match self.status {
             Status::Canceled => unreachable!("the op skips canceled customers"),
