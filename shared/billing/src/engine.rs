@@ -57,6 +57,8 @@ pub(crate) enum Settled {
     /// Held for an operator (refused customer data, or a payment record no rule may settle).
     Held {
         code: String,
+        /// Toss refused the customer's data (as opposed to a payment record for review).
+        refused_data: bool,
     },
 }
 
@@ -288,12 +290,12 @@ impl Billing {
                     return Ok(Settled::NotCharged { code });
                 }
                 error!(code = %code, "Toss refused this customer's data; holding the subscription for an operator");
-                self.hold(sub, attempt, owner, code, now).await
+                self.hold(sub, attempt, owner, code, true, now).await
             }
             ChargeOutcome::Review { code, message } => {
                 error!(code = %code, "Toss's record of this payment needs an operator; holding the subscription");
                 attempt.mark_for_review(&code, &message, now);
-                self.hold(sub, attempt, owner, code, now).await
+                self.hold(sub, attempt, owner, code, false, now).await
             }
             ChargeOutcome::Unknown { code, message } => {
                 attempt.mark_unknown(&code, &message, now);
@@ -327,6 +329,7 @@ impl Billing {
         mut attempt: ChargeAttempt,
         owner: &str,
         code: String,
+        refused_data: bool,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
         let (period, order_id) = (attempt.period, attempt.order_id.clone());
@@ -340,7 +343,7 @@ impl Billing {
             })
             .await?;
         Ok(if applied {
-            Settled::Held { code }
+            Settled::Held { code, refused_data }
         } else {
             Settled::Anomaly
         })

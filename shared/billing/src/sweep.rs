@@ -2,7 +2,7 @@
 //! charge → record, with bounded concurrency, until the work or the time runs out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
@@ -104,8 +104,15 @@ struct Run<'a> {
     /// Subscriptions whose open attempt was under a live lease: revisited once it expires,
     /// if that is before this run must stop (a killed run's retry picks its attempts up).
     leased: Mutex<Vec<(SubscriptionId, DateTime<Utc>)>>,
+    /// Customers whose data Toss refused in this run (see `REFUSED_DATA_BREAKER`).
+    refused_data: AtomicU64,
     started: Instant,
 }
+
+/// This many customers' data refused in one run is no longer one customer's problem: more
+/// likely a bug of ours sends every customer's data wrong. The run stops (as for our own
+/// fault) instead of holding everyone.
+const REFUSED_DATA_BREAKER: u64 = 5;
 
 /// Attempts to read one page of the due index before giving the shard up for this run.
 const PAGE_READS: u32 = 3;
@@ -155,6 +162,7 @@ impl Billing {
             our_fault: Mutex::new(None),
             toss_slots: Semaphore::new(options.concurrency.max(1)),
             leased: Mutex::new(Vec::new()),
+            refused_data: AtomicU64::new(0),
             started: Instant::now(),
         });
 
@@ -541,7 +549,21 @@ impl Run<'_> {
             Ok(Processed::Settled(Settled::Unknown { .. })) => s.unknown_outcome += 1,
             Ok(Processed::Settled(Settled::Anomaly)) => s.errors += 1,
             Ok(Processed::Settled(Settled::Superseded)) => s.skipped += 1,
-            Ok(Processed::Settled(Settled::Held { .. })) => s.held += 1,
+            Ok(Processed::Settled(Settled::Held { refused_data, code })) => {
+                s.held += 1;
+                if refused_data {
+                    let refused = self.refused_data.fetch_add(1, Ordering::SeqCst) + 1;
+                    if refused >= REFUSED_DATA_BREAKER {
+                        error!(last_code = %code, refused, "Toss refused the data of too many customers in one run; stopping as for our own fault");
+                        self.abort.store(true, Ordering::SeqCst);
+                        drop(s);
+                        self.our_fault
+                            .lock()
+                            .await
+                            .get_or_insert_with(|| "MANY_CUSTOMERS_REFUSED".into());
+                    }
+                }
+            }
             Ok(Processed::Settled(Settled::NotCharged { .. })) => s.skipped += 1,
             Ok(Processed::Canceled { key_deleted }) => {
                 s.canceled += 1;

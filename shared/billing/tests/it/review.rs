@@ -629,3 +629,51 @@ async fn period_end_cancellation_settles_an_open_attempt_first() {
     assert_eq!(w.done_payments("user_f9"), 2);
     w.assert_ledger_matches_toss("user_f9").await;
 }
+
+#[tokio::test]
+async fn a_run_in_which_many_customers_data_is_refused_stops_as_for_our_own_fault_instead_of_holding_everyone()
+ {
+    let w = World::new().await;
+    let mut subs = Vec::new();
+    for i in 0..8 {
+        subs.push(
+            w.subscribe(&format!("user_f8_many_{i}"), TestCard::Ok, Utc::now())
+                .await,
+        );
+    }
+    // Say a bad deploy sends every customer's e-mail wrong: Toss refuses each one.
+    w.sandbox.sandbox().set_faults(faults(vec![FaultRule {
+        times: None,
+        ..rule(Endpoint::Charge, None, false, error(400, "INVALID_EMAIL"))
+    }]));
+    let mut opts = options(sweep_time(&subs[0]));
+    opts.concurrency = 1;
+
+    let result = w.billing.sweep(&opts).await;
+
+    assert!(
+        matches!(&result, Err(billing::Error::OurFault { code }) if code == "MANY_CUSTOMERS_REFUSED"),
+        "{result:?}"
+    );
+    let mut held = 0;
+    for sub in &subs {
+        held += usize::from(
+            w.store
+                .subscription(&sub.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .hold
+                .is_some(),
+        );
+    }
+    assert!(
+        held < subs.len(),
+        "the run stopped before holding everyone: {held}"
+    );
+    assert_eq!(
+        w.snapshot().payments.len(),
+        8,
+        "nothing but the first months was charged"
+    );
+}
