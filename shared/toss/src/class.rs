@@ -6,7 +6,7 @@
 //! "outcome unknown", because marking a charge failed when it went through breaks the money
 //! invariants, while reconciling an actual failure costs one lookup.
 
-use crate::error::{Error, ErrorCode, Operation};
+use crate::code::{ErrorCode, Operation};
 
 /// What a failure means for the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,21 +35,9 @@ pub enum ErrorClass {
     Rejected,
 }
 
-/// The class of `error`.
-pub(crate) fn classify(error: &Error) -> ErrorClass {
-    match error {
-        Error::Api {
-            operation, code, ..
-        } => class_of_code(*operation, code),
-        Error::Decode { status, .. } => class_without_code(*status),
-        Error::Timeout { .. } | Error::Transport { .. } => ErrorClass::OutcomeUnknown,
-        Error::InvalidConfig(_) => ErrorClass::OurFault,
-    }
-}
-
 /// An answer we could not read. Only an auth failure is certain to have done nothing;
 /// everything else (5xx, 429, a 200 with a truncated body, a proxy page) may hide a charge.
-fn class_without_code(status: u16) -> ErrorClass {
+pub(crate) fn class_without_code(status: u16) -> ErrorClass {
     match status {
         401 | 403 => ErrorClass::OurFault,
         _ => ErrorClass::OutcomeUnknown,
@@ -148,6 +136,7 @@ pub fn class_of_code(operation: Operation, code: &ErrorCode) -> ErrorClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use ErrorClass::*;
 
     fn api(operation: Operation, status: u16, code: &str) -> Error {

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::billing::Billing;
+use crate::code::{ErrorCode, Operation};
 use crate::config::{Config, KeyMode, MIN_LIVE_CHARGE_TIMEOUT};
-use crate::error::{Error, ErrorCode, Operation};
+use crate::error::Error;
 use crate::path::segment;
 use crate::payment::{CancelRequest, ChargeRequest, Payment};
 

@@ -8,6 +8,7 @@
 mod billing;
 pub mod class;
 mod client;
+mod code;
 mod config;
 mod de;
 mod error;
@@ -17,11 +18,12 @@ mod payment;
 pub use billing::{Billing, BillingCard};
 pub use class::ErrorClass;
 pub use client::Client;
+pub use code::{ErrorCode, Operation};
 pub use config::{
     Config, DEFAULT_CHARGE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, KeyMode,
     MIN_LIVE_CHARGE_TIMEOUT,
 };
-pub use error::{Error, ErrorCode, Operation};
+pub use error::Error;
 pub use payment::{ChargeRequest, Failure, Payment, PaymentCancel, PaymentCard, PaymentStatus};
 
 #[cfg(test)]

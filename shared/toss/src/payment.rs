@@ -6,8 +6,8 @@ use chrono::{DateTime, FixedOffset};
 use domain::{CustomerKey, Krw, OrderId, PaymentKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::code::ErrorCode;
 use crate::de;
-use crate::error::ErrorCode;
 
 /// `status` of a payment. Values Toss adds later are kept in `Other`.
 #[non_exhaustive]
