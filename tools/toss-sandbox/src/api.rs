@@ -25,9 +25,8 @@ use serde_json::{Map, Value};
 use crate::auth;
 use crate::config::{KeyError, KeyKind, key_kind};
 use crate::errors::{self, ApiError};
-use crate::faults::{Endpoint, FaultAction, FaultRule, FaultTarget};
+use crate::faults::{ConnectionKill, Endpoint, FaultAction, FaultRule, FaultTarget};
 use crate::idempotency::{Admission, MAX_KEY_CHARS, RecordKey, StoredResponse};
-use crate::server::ConnectionKill;
 use crate::state::{Caller, CancelRequest, ChargeRequest, Sandbox, valid_customer_key};
 
 pub const TEST_CODE_HEADER: &str = "tosspayments-test-code";

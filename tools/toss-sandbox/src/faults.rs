@@ -4,11 +4,13 @@
 //! meets the same faults on every run.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// The API endpoints, as fault and latency targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -253,6 +255,21 @@ fn matches_filter(wanted: Option<&str>, actual: Option<&str>) -> bool {
     match wanted {
         None => true,
         Some(wanted) => actual == Some(wanted),
+    }
+}
+
+/// Lets a handler ask for its connection to be closed without an answer (the `dropConnection`
+/// fault); the server's accept loop holds the other end.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionKill(Arc<Notify>);
+
+impl ConnectionKill {
+    pub fn fire(&self) {
+        self.0.notify_one();
+    }
+
+    pub(crate) async fn fired(&self) {
+        self.0.notified().await;
     }
 }
 

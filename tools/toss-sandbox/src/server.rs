@@ -1,7 +1,6 @@
 //! The HTTP server: routes, the trace-id layer, and an accept loop that can drop a single
 //! connection on demand (the `dropConnection` fault).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,27 +11,14 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
+use crate::faults::ConnectionKill;
 use crate::state::Sandbox;
 use crate::{api, control, page};
 
 pub const TRACE_ID_HEADER: &str = "x-tosspayments-trace-id";
-
-/// Lets a handler ask for its connection to be closed without an answer.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionKill(Arc<Notify>);
-
-impl ConnectionKill {
-    pub fn fire(&self) {
-        self.0.notify_one();
-    }
-
-    async fn fired(&self) {
-        self.0.notified().await;
-    }
-}
 
 /// Every route of the sandbox.
 pub fn router(sandbox: Sandbox) -> Router {
