@@ -23,8 +23,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use domain::CustomerKey;
 
+use crate::config::{CLIENT_KEY, PLAN_AMOUNT, Urls};
 use crate::fmt::{kst, kst_day, won};
-use crate::stack::{CLIENT_KEY, PLAN_AMOUNT, Urls};
 
 const COOKIE_NAME: &str = "demo_customer";
 

@@ -8,23 +8,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
 use testkit::dynamo::DynamoLocal;
 use testkit::lambda::Watch;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use toss_sandbox::{RunningSandbox, SandboxConfig};
 
-use crate::Args;
 use crate::app;
-
-/// The secret key the functions use: the public docs test key the sandbox accepts.
-pub(crate) const SECRET_KEY: &str = toss_sandbox::DOCS_SECRET_KEY;
-/// The client key the checkout page gives the (stand-in) SDK.
-pub(crate) const CLIENT_KEY: &str = toss_sandbox::DOCS_CLIENT_KEY;
-pub(crate) const PLAN_AMOUNT: u64 = 3900;
-pub(crate) const PLAN_CREDITS: u64 = 30;
-pub(crate) const DUNNING_RETRY_DAYS: [u32; 3] = [1, 3, 5];
+use crate::cli::Args;
+use crate::config::{DUNNING_RETRY_DAYS, PLAN_AMOUNT, PLAN_CREDITS, SECRET_KEY, Urls};
 
 /// Ports of servers this process started: after everything is dropped, the exit waits until
 /// they are closed, so nothing is left listening when the demo returns.
@@ -63,19 +55,6 @@ pub(crate) fn workspace_root() -> PathBuf {
                 .map(Path::to_path_buf)
         })
         .unwrap_or_else(testkit::workspace_root)
-}
-
-/// Where everything is.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Urls {
-    pub app: String,
-    pub sandbox: String,
-    pub lambda: String,
-    pub success_url: String,
-    pub fail_url: String,
-    pub dynamodb: String,
-    pub table: String,
-    pub function_logs: String,
 }
 
 #[derive(Debug)]

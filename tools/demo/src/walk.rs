@@ -15,9 +15,10 @@ use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
 use toss_sandbox::{DeclineRule, Snapshot};
 
-use crate::Args;
+use crate::cli::Args;
+use crate::config::{CLIENT_KEY, DUNNING_RETRY_DAYS, PLAN_AMOUNT, PLAN_CREDITS};
 use crate::fmt::{columns, kst, kst_at, kst_day, pad, rpad, won};
-use crate::stack::{CLIENT_KEY, DUNNING_RETRY_DAYS, PLAN_AMOUNT, PLAN_CREDITS, Stack};
+use crate::stack::Stack;
 
 #[derive(Debug, Clone, Copy)]
 struct Customer {
