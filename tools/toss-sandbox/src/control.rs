@@ -15,7 +15,8 @@ use crate::cards::{ChargeBehaviour, TestCard};
 use crate::config::SecretKeySpec;
 use crate::errors::ApiError;
 use crate::faults::{DeclineRule, FaultConfig, FaultRule, LatencyConfig};
-use crate::state::{Sandbox, kst};
+use crate::model::kst;
+use crate::state::Sandbox;
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()

@@ -14,19 +14,27 @@
 //!
 //! See the crate README for the endpoints, knobs and test cards.
 
-pub mod api;
-pub mod auth;
-pub mod cards;
-pub mod config;
-pub mod control;
-pub mod errors;
+// Private behind the re-exports below, except the two modules other crates name by path
+// (`faults::LatencyConfig`, `snapshot::PaymentView`).
+mod auth;
+mod cards;
+mod config;
+mod control;
+mod errors;
+mod fault_answers;
 pub mod faults;
-pub mod idempotency;
-pub mod model;
-pub mod page;
-pub mod server;
+mod idempotency;
+mod inspect;
+mod knobs;
+mod model;
+mod ops;
+mod page;
+mod pipeline;
+mod requests;
+mod routes;
+mod server;
 pub mod snapshot;
-pub mod state;
+mod state;
 
 use std::net::SocketAddr;
 
@@ -35,14 +43,23 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use auth::basic_header;
 pub use cards::TestCard;
 pub use config::{
-    DOCS_CLIENT_KEY, DOCS_MID, DOCS_SECRET_KEY, DOCS_WIDGET_SECRET_KEY, SandboxConfig,
-    SecretKeySpec,
+    DOCS_CLIENT_KEY, DOCS_MID, DOCS_SECRET_KEY, DOCS_WIDGET_SECRET_KEY, KeyError, KeyKind,
+    SandboxConfig, SecretKeySpec,
 };
 pub use errors::ApiError;
-pub use faults::{DeclineRule, Endpoint, FaultAction, FaultConfig, FaultRule, Latency};
-pub use snapshot::{Snapshot, fingerprint};
+pub use faults::{
+    DeclineRule, Endpoint, FaultAction, FaultConfig, FaultRule, Latency, LatencyConfig,
+};
+pub use model::{Billing, BillingCard, Cancel, Payment, PaymentCard};
+pub use pipeline::{IDEMPOTENCY_HEADER, TEST_CODE_HEADER};
+pub use server::TRACE_ID_HEADER;
+pub use snapshot::{
+    BillingKeyView, ChargeAttemptView, Counters, IdempotencyView, MerchantView, PaymentView,
+    Snapshot, fingerprint,
+};
 pub use state::Sandbox;
 
 /// Start a sandbox on `config.bind` (by default `127.0.0.1:0`, a free port).

@@ -1,8 +1,23 @@
 //! The Toss wire objects the sandbox answers with (API version 2022-11-16).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const API_VERSION: &str = "2022-11-16";
+
+/// A timestamp as Toss writes it: ISO 8601, Korea time, `+09:00`.
+pub(crate) fn kst(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Asia::Seoul)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+/// A timestamp packed into `paymentKey`s: `yyyyMMddHHmmss`, Korea time.
+pub(crate) fn kst_compact(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Asia::Seoul)
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+}
 
 /// The Billing object returned by `POST /v1/billing/authorizations/issue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,5 +150,13 @@ mod tests {
         assert_eq!(vat_split(4900, 0, 0), (4455, 445));
         assert_eq!(vat_split(15000, 0, 0), (13636, 1364));
         assert_eq!(vat_split(11000, 1000, 0), (9091, 909));
+    }
+
+    #[test]
+    fn timestamps_are_written_in_korea_time_with_the_offset() {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kst(at), "2026-01-01T09:00:00+09:00");
     }
 }

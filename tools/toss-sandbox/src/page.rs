@@ -18,7 +18,8 @@ use serde::Deserialize;
 
 use crate::cards::TestCard;
 use crate::errors::ApiError;
-use crate::state::{Sandbox, valid_customer_key};
+use crate::requests::valid_customer_key;
+use crate::state::Sandbox;
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded in query values.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC

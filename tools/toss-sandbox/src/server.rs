@@ -16,18 +16,18 @@ use tower::ServiceExt;
 
 use crate::faults::ConnectionKill;
 use crate::state::Sandbox;
-use crate::{api, control, page};
+use crate::{control, page, routes};
 
 pub const TRACE_ID_HEADER: &str = "x-tosspayments-trace-id";
 
 /// Every route of the sandbox.
 pub fn router(sandbox: Sandbox) -> Router {
     Router::new()
-        .merge(api::routes())
+        .merge(routes::routes())
         .merge(control::routes())
         .merge(page::routes())
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn(trace))
         .with_state(sandbox)
 }

@@ -147,7 +147,7 @@ async fn a_repeat_while_the_first_request_is_in_flight_answers_409() {
     let env = Env::new().await;
     let key = env.billing_key("customer-1", TestCard::Ok).await;
     env.sandbox.sandbox().set_faults(toss_sandbox::FaultConfig {
-        latency: toss_sandbox::faults::LatencyConfig {
+        latency: toss_sandbox::LatencyConfig {
             default: None,
             endpoints: [(toss_sandbox::Endpoint::Charge, Latency::Fixed { ms: 600 })].into(),
         },

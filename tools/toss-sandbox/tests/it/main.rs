@@ -56,7 +56,7 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn basic(secret_key: &str) -> String {
-    toss_sandbox::auth::basic_header(secret_key)
+    toss_sandbox::basic_header(secret_key)
 }
 
 impl Env {
