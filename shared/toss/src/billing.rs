@@ -1,4 +1,4 @@
-//! The Billing object returned when a billing key is issued (toss-api.md §2.1).
+//! The Billing object returned when a billing key is issued (docs/toss-api.md §2.1).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! The one reviewed table that turns a Toss failure into what the caller should do
-//! (product.md §5, toss-api.md §4.3).
+//! (docs/money-rules.md §5, docs/toss-api.md §4.3).
 //!
 //! Classification is by `code`, never by HTTP status: transcriptions of Toss's tables disagree
 //! on statuses. The status matters only when there is no code at all. Anything unrecognised is

@@ -39,7 +39,7 @@ impl fmt::Display for Operation {
 
 macro_rules! error_codes {
     ($($variant:ident = $text:literal,)*) => {
-        /// A Toss error `code`. Every code `toss-api.md` §4–§5 names has a variant; codes Toss adds
+        /// A Toss error `code`. Every code `docs/toss-api.md` §4–§5 names has a variant; codes Toss adds
         /// later arrive as `Other` and are kept verbatim.
         #[non_exhaustive]
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -6,7 +6,7 @@ use url::Url;
 
 /// Toss says a billing approval can take up to 60 s; give it a margin.
 pub const DEFAULT_CHARGE_TIMEOUT: Duration = Duration::from_secs(65);
-/// The least charge timeout a live key accepts (toss-api.md §3.1).
+/// The least charge timeout a live key accepts (docs/toss-api.md §3.1).
 pub const MIN_LIVE_CHARGE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,4 +1,4 @@
-//! Lenient deserializers for Toss responses (toss-api.md §3.3): amounts may arrive as floats
+//! Lenient deserializers for Toss responses (docs/toss-api.md §3.3): amounts may arrive as floats
 //! with no fractional part, timestamps carry an offset, `null` stands for "absent".
 
 use std::fmt;

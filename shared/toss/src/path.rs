@@ -2,7 +2,7 @@
 //!
 //! Billing keys look like URL-safe base64 with `=` padding. Toss's own sample puts them into the
 //! path unencoded and a `%3D`-encoded `=` has never been tried against the real API
-//! (toss-api.md §3.1), so unreserved characters and `=` stay as they are; everything else
+//! (docs/toss-api.md §3.1), so unreserved characters and `=` stay as they are; everything else
 //! (`/`, `+`, `%`, spaces, …) is percent-encoded so a value can never leave its segment.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

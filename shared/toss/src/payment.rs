@@ -1,4 +1,4 @@
-//! The Payment object (toss-api.md §3.3) and the requests that produce one.
+//! The Payment object (docs/toss-api.md §3.3) and the requests that produce one.
 
 use std::fmt;
 

@@ -167,7 +167,7 @@ impl Walk<'_> {
             .show(BOB, feb10, "card registered (test card check)")
             .await?;
         expect_sub(&bob, Status::Active, PLAN_CREDITS, Some((2027, 3, 10)))?;
-        // No API sets this yet (product.md §6 lists "cancel at period end" under "Later"):
+        // No API sets this yet (docs/money-rules.md §6, "not built yet"):
         // the demo writes the flag straight into the table, as that API will.
         bob.cancel_at_period_end = true;
         self.stack
@@ -186,7 +186,7 @@ impl Walk<'_> {
             &bob.credits.to_string(),
         );
         note(
-            "no API for this exists yet (product.md §6 \"Later\"): the demo set cancel_at_period_end = true directly in the table",
+            "no API for this exists yet (docs/money-rules.md §6): the demo set cancel_at_period_end = true directly in the table",
         );
 
         // 4. The renewals, one daily run at a time (only the days where something is due).

@@ -1,4 +1,4 @@
-//! `Authorization: Basic base64(secretKey + ":")` (toss-api.md §1).
+//! `Authorization: Basic base64(secretKey + ":")` (docs/toss-api.md §1).
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;

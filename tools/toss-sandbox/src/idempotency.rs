@@ -1,4 +1,4 @@
-//! The `Idempotency-Key` store (toss-api.md §6).
+//! The `Idempotency-Key` store (docs/toss-api.md §6).
 //!
 //! Records are keyed by (secret key, method, path, key); the body is not part of the match.
 //! A record lives 15 days on the sandbox clock from its first use.

@@ -12,7 +12,7 @@ use wiremock::{MockServer, Request, ResponseTemplate};
 
 /// The public docs test key.
 pub const SECRET: &str = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R";
-/// `Basic base64("test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R:")`, as printed in toss-api.md §3.1.
+/// `Basic base64("test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R:")`, as printed in docs/toss-api.md §1.
 pub const BASIC: &str = "Basic dGVzdF9za196WExrS0V5cE5BcldtbzUwblgzbG1lYXhZRzVSOg==";
 /// A real-looking billing key: URL-safe base64 with `-`, `_` and `=` padding.
 pub const BILLING_KEY: &str = "Z_t5vOvQxrj4499PeiJcjen28-V2RyqgYTwN44Rdzk0=";

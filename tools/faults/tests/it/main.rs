@@ -1,4 +1,4 @@
-//! The money invariants (product.md §4) under faults, proved by breaking things on purpose:
+//! The money invariants (docs/money-rules.md §4) under faults, proved by breaking things on purpose:
 //! hundreds of subscriptions against DynamoDB Local (table from template.yaml) and the stateful
 //! Toss sandbox, with every check made twice: from the sandbox's own record of money movement and
 //! from the table. Every log line the suite produces (in-process at debug, every worker process,
