@@ -111,8 +111,21 @@ impl Walk<'_> {
         println!("{}", line(&WIDTHS.map(|w| "─".repeat(w))));
     }
 
+    /// The whole timeline, scene by scene, in calendar order; each scene checks its own outcome.
+    /// Renewals run one daily sweep at a time, only on the days where something is due.
     async fn script(&mut self) -> anyhow::Result<()> {
-        // 1. Alice registers a card on 2027-01-31 at 10:00: the anchor is a 31st.
+        self.alice_subscribes_on_the_31st().await?;
+        self.carols_card_is_refused().await?;
+        self.bob_asks_to_cancel_at_period_end().await?;
+        self.february_renewal_delivered_twice().await?;
+        self.bobs_period_ends().await?;
+        self.renewals_in_march_and_april().await?;
+        self.alices_card_declines_until_she_is_canceled().await?;
+        self.reconcile().await
+    }
+
+    /// Alice registers a card on 2027-01-31 at 10:00: the anchor is a 31st.
+    async fn alice_subscribes_on_the_31st(&mut self) -> anyhow::Result<()> {
         let jan31 = kst_at(2027, 1, 31, 10, 0)?;
         self.set_clock(jan31);
         let landing = self.register(ALICE, "ok").await?;
@@ -134,8 +147,12 @@ impl Walk<'_> {
             "anchor {} → renewals on the 31st, clamped to the month's end: Feb 28, Mar 31, Apr 30, May 31",
             kst(anchor)
         ));
+        Ok(())
+    }
 
-        // 2. Carol's card is refused by the card window: nothing is stored.
+    /// Carol's card is refused by the card window: nothing is stored.
+    async fn carols_card_is_refused(&mut self) -> anyhow::Result<()> {
+        let jan31 = kst_at(2027, 1, 31, 10, 0)?;
         let landing = self.register(CAROL, "invalid-number").await?;
         ensure!(
             landing == format!("{}/failed?code=INVALID_CARD_NUMBER", self.stack.urls().app),
@@ -158,8 +175,11 @@ impl Walk<'_> {
         note(
             "carol lands on the app's /failed?code=INVALID_CARD_NUMBER; no subscription, no charge",
         );
+        Ok(())
+    }
 
-        // 3. Bob subscribes on Feb 10 and chooses to stop at the end of his first month.
+    /// Bob subscribes on Feb 10 and chooses to stop at the end of his first month.
+    async fn bob_asks_to_cancel_at_period_end(&mut self) -> anyhow::Result<()> {
         let feb10 = kst_at(2027, 2, 10, 10, 0)?;
         self.set_clock(feb10);
         self.register(BOB, "check").await?;
@@ -188,8 +208,11 @@ impl Walk<'_> {
         note(
             "no API for this exists yet (docs/money-rules.md §6): the demo set cancel_at_period_end = true directly in the table",
         );
+        Ok(())
+    }
 
-        // 4. The renewals, one daily run at a time (only the days where something is due).
+    /// Alice's first renewal (Jan 31 → Feb 28), then the same schedule event again: no charge.
+    async fn february_renewal_delivered_twice(&mut self) -> anyhow::Result<()> {
         self.sweep(
             (2027, 2, 28),
             "renewal month 2 (Jan 31 → Feb 28)",
@@ -215,7 +238,11 @@ impl Walk<'_> {
             "a repeated run sent a charge to Toss"
         );
         note("the schedule delivered twice charges nothing: Toss saw no new request");
+        Ok(())
+    }
 
+    /// Bob's first period ends: canceled without a charge, his billing key deleted.
+    async fn bobs_period_ends(&mut self) -> anyhow::Result<()> {
         self.sweep(
             (2027, 3, 10),
             "bob's period ends",
@@ -238,7 +265,11 @@ impl Walk<'_> {
             bob.status.as_str(),
             &bob.credits.to_string(),
         );
+        Ok(())
+    }
 
+    /// Alice renews on Mar 31 and, clamped to the month's end, on Apr 30.
+    async fn renewals_in_march_and_april(&mut self) -> anyhow::Result<()> {
         self.sweep(
             (2027, 3, 31),
             "renewal month 3",
@@ -264,8 +295,11 @@ impl Walk<'_> {
             4 * PLAN_CREDITS,
             Some((2027, 5, 31)),
         )?;
+        Ok(())
+    }
 
-        // 5. Alice's card starts declining: the renewal and every retry fail.
+    /// Alice's card starts declining: the renewal and every dunning retry fail, then she is canceled.
+    async fn alices_card_declines_until_she_is_canceled(&mut self) -> anyhow::Result<()> {
         self.stack.sandbox.sandbox().add_decline(DeclineRule {
             customer_key: ALICE.key.to_owned(),
             code: "REJECT_CARD_PAYMENT".to_owned(),
@@ -340,8 +374,7 @@ impl Walk<'_> {
             alice.status.as_str(),
             &alice.credits.to_string(),
         );
-
-        self.reconcile().await
+        Ok(())
     }
 
     /// What the browser does: the card window (the sandbox page, submitted with `card`) →
