@@ -24,21 +24,11 @@ use std::process::ExitCode;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::{Args, Mode, USAGE};
+use crate::cli::{Args, Mode};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match cli::parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("demo: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::from_command_line();
     let mode = args.mode;
     stack::step(match mode {
         Mode::Walk => "walk: starting the local stack",

@@ -1,30 +1,54 @@
 //! `toss-sandbox`: serve the Toss billing emulator on 127.0.0.1 until SIGINT/SIGTERM.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::Parser;
 use toss_sandbox::{Latency, SandboxConfig, SecretKeySpec};
 
-const HELP: &str = "\
-toss-sandbox: a stateful local emulator of the Toss Payments billing API
-
-USAGE: toss-sandbox [OPTIONS]
-
-OPTIONS:
-  --host <IP>                 listen address (default 127.0.0.1)
-  --port <PORT>               listen port (default 8790; 0 = any free port)
-  --secret-key <KEY>          accept this test secret key (repeatable); KEY or KEY=MID
-  --no-contract-key <KEY>     accept this key but without a billing contract (repeatable)
-  --no-docs-keys              do not accept the public docs test keys
-  --seed <N>                  seed of the fault RNG (default 1)
-  --latency-ms <MS|MIN..MAX>  latency on every endpoint: fixed, or uniform between MIN and MAX
-  --clock-offset-secs <S>     start the sandbox clock shifted by S seconds
-  --config <FILE>             JSON SandboxConfig (flags given after it override it)
-  -h, --help                  this text
-
-Logs go to stderr; RUST_LOG sets the filter (default info).";
+/// toss-sandbox: a stateful local emulator of the Toss Payments billing API
+#[derive(Debug, Parser)]
+#[command(
+    name = "toss-sandbox",
+    after_help = "Logs go to stderr; RUST_LOG sets the filter (default info)."
+)]
+struct Args {
+    /// Listen address [default: 127.0.0.1]
+    #[arg(long, value_name = "IP")]
+    host: Option<IpAddr>,
+    /// Listen port; 0 = any free port [default: 8790]
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+    /// Accept this test secret key (repeatable): KEY or KEY=MID
+    #[arg(long = "secret-key", value_name = "KEY")]
+    secret_keys: Vec<String>,
+    /// Accept this key but without a billing contract (repeatable)
+    #[arg(long = "no-contract-key", value_name = "KEY")]
+    no_contract_keys: Vec<String>,
+    /// Do not accept the public docs test keys
+    #[arg(long)]
+    no_docs_keys: bool,
+    /// Seed of the fault RNG [default: 1]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Latency on every endpoint: fixed, or uniform between MIN and MAX
+    #[arg(long = "latency-ms", value_name = "MS|MIN..MAX", value_parser = parse_latency)]
+    latency: Option<Latency>,
+    /// Start the sandbox clock shifted by S seconds
+    #[arg(
+        long = "clock-offset-secs",
+        value_name = "S",
+        allow_negative_numbers = true
+    )]
+    clock_offset_secs: Option<i64>,
+    /// JSON SandboxConfig; the other flags override what it says
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -33,10 +57,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let Some(config) = parse_args(std::env::args().skip(1))? else {
-        eprintln!("{HELP}");
-        return Ok(());
-    };
+    let config = sandbox_config(args)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,71 +86,58 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `Ok(None)` means: print the help.
-fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Option<SandboxConfig>> {
-    let mut config = SandboxConfig::default();
-    let mut host = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut port: u16 = 8790;
-    let mut args = args.peekable();
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--host" => {
-                host = value("--host")?
-                    .parse()
-                    .context("--host: not an IP address")?
-            }
-            "--port" => {
-                port = value("--port")?
-                    .parse()
-                    .context("--port: not a port number")?
-            }
-            "--secret-key" => {
-                let raw = value("--secret-key")?;
-                let spec = match raw.split_once('=') {
-                    Some((key, mid)) => SecretKeySpec::new(key).with_mid(mid),
-                    None => SecretKeySpec::new(raw),
-                };
-                config.secret_keys.push(spec);
-            }
-            "--no-contract-key" => config
-                .secret_keys
-                .push(SecretKeySpec::new(value("--no-contract-key")?).without_billing_contract()),
-            "--no-docs-keys" => config.docs_keys = false,
-            "--seed" => config.seed = value("--seed")?.parse().context("--seed: not a number")?,
-            "--latency-ms" => {
-                config.faults.latency.default = Some(parse_latency(&value("--latency-ms")?)?)
-            }
-            "--clock-offset-secs" => {
-                config.clock_offset_seconds = value("--clock-offset-secs")?
-                    .parse()
-                    .context("--clock-offset-secs: not a number")?;
-            }
-            "--config" => {
-                let path = value("--config")?;
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("read the config file {path}"))?;
-                config = serde_json::from_str(&text)
-                    .with_context(|| format!("parse the config file {path}"))?;
-                host = config.bind.ip();
-                port = config.bind.port();
-            }
-            other => bail!("unknown argument {other:?}; see --help"),
+/// The configuration file (or the defaults on 127.0.0.1:8790), then every flag on top of it.
+fn sandbox_config(args: Args) -> anyhow::Result<SandboxConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read the config file {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("parse the config file {}", path.display()))?
         }
+        None => SandboxConfig {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8790),
+            ..SandboxConfig::default()
+        },
+    };
+    config.bind = SocketAddr::new(
+        args.host.unwrap_or(config.bind.ip()),
+        args.port.unwrap_or(config.bind.port()),
+    );
+    for raw in args.secret_keys {
+        config.secret_keys.push(match raw.split_once('=') {
+            Some((key, mid)) => SecretKeySpec::new(key).with_mid(mid),
+            None => SecretKeySpec::new(raw),
+        });
     }
-    config.bind = SocketAddr::new(host, port);
-    Ok(Some(config))
+    for key in args.no_contract_keys {
+        config
+            .secret_keys
+            .push(SecretKeySpec::new(key).without_billing_contract());
+    }
+    if args.no_docs_keys {
+        config.docs_keys = false;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(latency) = args.latency {
+        config.faults.latency.default = Some(latency);
+    }
+    if let Some(offset) = args.clock_offset_secs {
+        config.clock_offset_seconds = offset;
+    }
+    Ok(config)
 }
 
 fn parse_latency(text: &str) -> anyhow::Result<Latency> {
     match text.split_once("..") {
         Some((min, max)) => Ok(Latency::Uniform {
-            min_ms: min.trim().parse().context("--latency-ms: bad minimum")?,
-            max_ms: max.trim().parse().context("--latency-ms: bad maximum")?,
+            min_ms: min.trim().parse().context("bad minimum")?,
+            max_ms: max.trim().parse().context("bad maximum")?,
         }),
         None => Ok(Latency::Fixed {
-            ms: text.trim().parse().context("--latency-ms: not a number")?,
+            ms: text.trim().parse().context("not a number")?,
         }),
     }
 }
@@ -139,10 +147,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> SandboxConfig {
-        parse_args(args.iter().map(|s| s.to_string()))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("parse failed for {args:?}"))
+        Args::try_parse_from(std::iter::once("toss-sandbox").chain(args.iter().copied()))
+            .map_err(anyhow::Error::from)
+            .and_then(sandbox_config)
+            .unwrap_or_else(|e| panic!("parse failed for {args:?}: {e}"))
     }
 
     #[test]
@@ -181,7 +189,15 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_can_start_in_the_past() {
+        assert_eq!(
+            parse(&["--clock-offset-secs", "-3600"]).clock_offset_seconds,
+            -3600
+        );
+    }
+
+    #[test]
     fn an_unknown_flag_is_an_error() {
-        assert!(parse_args(["--bogus".to_string()].into_iter()).is_err());
+        assert!(Args::try_parse_from(["toss-sandbox", "--bogus"]).is_err());
     }
 }
