@@ -23,7 +23,7 @@ fn invalid(field: &'static str, problem: &'static str) -> ConfigError {
     ConfigError::Invalid { field, problem }
 }
 
-/// Verification settings. Only the issuer is required; the rest has the defaults product §10.1
+/// Verification settings. Only the issuer is required; the rest has the defaults docs/money-rules.md §10.1
 /// asks for.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -66,7 +66,7 @@ pub enum JwksError {
 /// What the caller answers. Every failure except an unreachable issuer is the caller's
 /// problem: `401` with `WWW-Authenticate: Bearer`.
 ///
-/// **A JWKS outage is `Unavailable` (answer `503` with `Retry-After`), not `401`.** Product §10.1
+/// **A JWKS outage is `Unavailable` (answer `503` with `Retry-After`), not `401`.** docs/money-rules.md §10.1
 /// says failures are `401`, but an outage at the sign-in provider says nothing about the caller's
 /// token, and a `401` would say it does: the app's SDK refreshes the session and retries (a retry
 /// storm against a provider that is already down), and an app that treats `401` as "signed out"

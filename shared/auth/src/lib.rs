@@ -1,4 +1,4 @@
-//! Authentication for the app's API (product §10.1): verify the sign-in provider's bearer token
+//! Authentication for the app's API (docs/money-rules.md §10.1): verify the sign-in provider's bearer token
 //! (an OIDC JWT: Clerk first, any issuer with a JWKS) and say who is calling.
 //!
 //! ```no_run

@@ -1,4 +1,4 @@
-//! Bearer token → [`AuthUser`], as product §10.1 says.
+//! Bearer token → [`AuthUser`], as docs/money-rules.md §10.1 says.
 
 use std::fmt;
 use std::sync::Arc;
