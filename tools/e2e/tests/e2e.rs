@@ -373,3 +373,123 @@ async fn e2e_every_sample_event_works_with_cargo_lambda_invoke_data_file() {
         0
     );
 }
+
+/// `cargo lambda invoke <fn> --data-ascii <json>` against the running emulator; the exit status
+/// and everything it printed.
+async fn cargo_lambda_invoke_ascii(
+    watch: &Watch,
+    function: &str,
+    payload: &Value,
+) -> (bool, String) {
+    let output = tokio::process::Command::new(testkit::lambda::cargo_lambda().unwrap())
+        .current_dir(testkit::workspace_root())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--data-ascii",
+            &payload.to_string(),
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &watch.port().to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn e2e_the_sweep_refuses_every_event_that_is_not_its_schedule_and_charges_nothing() {
+    let stack = Stack::new().await;
+    let sub = stack.subscribe("user_e2e_edge", TestCard::Ok).await;
+    let mut due = testkit::event("charge-subscriptions.scheduled.json").unwrap();
+    due["time"] = json!(renewal_time(&sub).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let with = |field: &str, value: Value| {
+        let mut event = due.clone();
+        event[field] = value;
+        event
+    };
+    let refused = [
+        ("another source", with("source", json!("my.app"))),
+        (
+            "another detail-type",
+            with("detail-type", json!("Object Created")),
+        ),
+        (
+            "another rule",
+            with(
+                "resources",
+                json!(["arn:aws:events:ap-northeast-2:123456789012:rule/someone-elses-rule"]),
+            ),
+        ),
+        ("no rule", with("resources", json!([]))),
+        ("no time", with("time", Value::Null)),
+        (
+            "a continuation past the cap",
+            with("detail", json!({"continuation": 17})),
+        ),
+        (
+            "a continuation that is not a number",
+            with("detail", json!({"continuation": "1"})),
+        ),
+        (
+            "an unknown detail",
+            with("detail", json!({"as_of": "2030-01-01T00:00:00Z"})),
+        ),
+        ("an empty object", json!({})),
+    ];
+
+    for (case, event) in &refused {
+        let err = stack
+            .watch
+            .invoke("charge-subscriptions", event)
+            .await
+            .unwrap_err()
+            .downcast::<FunctionError>()
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(err.error_type, "InvalidEvent", "{case}: {err}");
+    }
+    let (ok, printed) =
+        cargo_lambda_invoke_ascii(&stack.watch, "charge-subscriptions", &refused[2].1).await;
+    assert!(
+        !ok && printed.contains("InvalidEvent"),
+        "cargo lambda invoke: {printed}"
+    );
+
+    assert_eq!(
+        stack.sandbox.sandbox().snapshot().counters.charge_requests,
+        1,
+        "only the first month: no refused event charged anything"
+    );
+    assert_eq!(
+        stack.subscription("user_e2e_edge").await,
+        sub,
+        "and changed nothing"
+    );
+    // The schedule's own event, and a continuation of it within the cap, do run.
+    let continued = stack
+        .watch
+        .invoke(
+            "charge-subscriptions",
+            &with("detail", json!({"continuation": 2})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            continued["charged"].as_u64(),
+            continued["continuation"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(stack.done_payments("user_e2e_edge"), 2);
+}
