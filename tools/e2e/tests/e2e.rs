@@ -493,3 +493,75 @@ async fn e2e_the_sweep_refuses_every_event_that_is_not_its_schedule_and_charges_
     );
     assert_eq!(stack.done_payments("user_e2e_edge"), 2);
 }
+
+#[tokio::test]
+async fn e2e_malformed_gateway_events_get_a_400_and_the_instance_keeps_serving() {
+    // Raw API Gateway v2 events that lambda_http 1.3 cannot turn into a request without
+    // panicking (with the release profile's panic = "abort", the instance would die).
+    let stack = Stack::new().await;
+    let sample = testkit::event("billing-api.success.json").unwrap();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut event = sample.clone();
+        change(&mut event);
+        event
+    };
+    let malformed = [
+        (
+            "a raw space in the query",
+            with(&|e| e["rawQueryString"] = json!("customerKey=user 1&authKey=k")),
+        ),
+        (
+            "a raw quote in the query",
+            with(&|e| e["rawQueryString"] = json!("customerKey=\"x\"&authKey=k")),
+        ),
+        (
+            "a host with a space",
+            with(&|e| e["headers"]["host"] = json!("a b.example")),
+        ),
+        (
+            "a forwarded proto that is no scheme",
+            with(&|e| e["headers"]["x-forwarded-proto"] = json!("1 https")),
+        ),
+        (
+            "a path that reads as a port",
+            with(&|e| e["rawPath"] = json!(":99999")),
+        ),
+        (
+            "a body flagged base64 that is not",
+            with(&|e| {
+                e["isBase64Encoded"] = json!(true);
+                e["body"] = json!("not base64!");
+            }),
+        ),
+    ];
+
+    for (case, event) in &malformed {
+        let answer = stack
+            .watch
+            .invoke("billing-api", event)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(answer["statusCode"], 400, "{case}: {answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "INVALID_REQUEST", "{case}");
+    }
+    let (ok, printed) =
+        cargo_lambda_invoke_ascii(&stack.watch, "billing-api", &malformed[0].1).await;
+    assert!(
+        ok && printed.contains("400"),
+        "cargo lambda invoke: {printed}"
+    );
+
+    let fail = cargo_lambda_invoke(&stack.watch, "billing-api", "billing-api.fail.json").await;
+    assert_eq!(fail["statusCode"], 302, "the same instance still serves");
+    assert_eq!(
+        stack
+            .sandbox
+            .sandbox()
+            .snapshot()
+            .counters
+            .billing_keys_issued,
+        0,
+        "Toss was never called"
+    );
+}
