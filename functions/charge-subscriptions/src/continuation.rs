@@ -13,7 +13,10 @@
 //! retries, see [`Continuer::invoke`]) and its failure never fails the run: the handler logs it and
 //! reports `handover_failed`; whatever was not handed over waits for the next schedule, which
 //! finds it in the due index. Reserved concurrency (1 by default) runs whatever links do exist one
-//! after another.
+//! after another. What is left is Lambda's own at-least-once delivery of an async event: a link
+//! delivered twice runs twice, one after the other, and the second finds its work claimed; both
+//! stop at the same SWEEP_MAX_CONTINUATIONS. Ruling that out too needs a claim per (as-of time,
+//! link) in the table.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_lambda::config::retry::RetryConfig;
