@@ -1,10 +1,11 @@
 //! `billing-api`: receives Toss's billing-auth redirects behind API Gateway (HTTP API).
 
 mod config;
+mod edge;
 mod handler;
 mod query;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,5 +14,6 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let state = handler::State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
     state.warm_up().await;
-    run(service_fn(|request| handler::handle(&state, request))).await
+    // lambda_http::run behind a guard: see edge.rs (its conversion panics on some inputs).
+    edge::run(service_fn(|request| handler::handle(&state, request))).await
 }

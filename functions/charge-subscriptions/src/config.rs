@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use billing::config::number;
 
+const RULE_ARN: &str = "SWEEP_RULE_ARN";
+
 /// Configuration of the sweep, read once at cold start.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -14,6 +16,9 @@ pub(crate) struct Config {
     /// How many times one scheduled sweep may hand its rest to a new invocation
     /// (`SWEEP_MAX_CONTINUATIONS`, 0 = never).
     pub max_continuations: u32,
+    /// ARN of this stack's schedule rule (`SWEEP_RULE_ARN`, set by template.yaml): the only
+    /// rule whose events start a sweep.
+    pub rule_arn: String,
 }
 
 impl Config {
@@ -26,6 +31,13 @@ impl Config {
     ) -> Result<Self, billing::ConfigError> {
         let concurrency = number(&lookup, "CHARGE_CONCURRENCY", 16usize, 1..=512)?;
         let max_continuations = number(&lookup, "SWEEP_MAX_CONTINUATIONS", 16u32, 0..=96)?;
+        let rule_arn = billing::config::required(&lookup, RULE_ARN)?;
+        if !is_rule_arn(&rule_arn) {
+            return Err(billing::ConfigError::new(
+                RULE_ARN,
+                "must be an EventBridge rule ARN, arn:<partition>:events:<region>:<account>:rule/<name>",
+            ));
+        }
         let common = billing::Config::from_lookup(&lookup)?;
         // The margin must cover the slowest settle of an attempt claimed just before it
         // (billing::Config::settle_budget); unset, it is exactly that.
@@ -50,28 +62,53 @@ impl Config {
         Ok(Self {
             concurrency,
             max_continuations,
+            rule_arn,
             deadline_margin: margin,
             common,
         })
     }
 }
 
+/// `arn:<partition>:events:<region>:<account>:rule/<name>` (a rule on the default bus).
+fn is_rule_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "events", region, account, resource]
+            if !partition.is_empty()
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.strip_prefix("rule/").is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
+    fn lookup(rule: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |name| match name {
+            "TOSS_SECRET_KEY" => Some("test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R".into()),
+            "TABLE_NAME" => Some("t".into()),
+            RULE_ARN => rule.map(str::to_owned),
+            _ => None,
+        }
+    }
+
     fn config(pairs: &[(&str, &str)]) -> Result<Config, billing::ConfigError> {
-        let mut map: HashMap<String, String> = [
+        let map: std::collections::HashMap<String, String> = [
             ("TOSS_SECRET_KEY", "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R"),
             ("TABLE_NAME", "t"),
+            (
+                RULE_ARN,
+                "arn:aws:events:ap-northeast-2:123456789012:rule/stack-sweep",
+            ),
         ]
         .iter()
         .chain(pairs)
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        map.retain(|_, v| !v.is_empty());
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -101,5 +138,25 @@ mod tests {
         .unwrap();
 
         assert_eq!(c.deadline_margin, Duration::from_secs(15 + 120 + 15 + 10));
+    }
+
+    #[test]
+    fn the_schedule_rule_arn_is_required_and_must_be_a_rule_arn() {
+        let missing = Config::from_lookup(lookup(None)).unwrap_err();
+        let wrong = Config::from_lookup(lookup(Some(
+            "arn:aws:lambda:ap-northeast-2:123456789012:function:x",
+        )))
+        .unwrap_err();
+        let ok = Config::from_lookup(lookup(Some(
+            "arn:aws:events:ap-northeast-2:123456789012:rule/stack-sweep",
+        )))
+        .unwrap();
+
+        assert!(missing.to_string().contains(RULE_ARN), "{missing}");
+        assert!(wrong.to_string().contains(RULE_ARN), "{wrong}");
+        assert_eq!(
+            ok.rule_arn,
+            "arn:aws:events:ap-northeast-2:123456789012:rule/stack-sweep"
+        );
     }
 }

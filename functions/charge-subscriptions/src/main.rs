@@ -2,6 +2,7 @@
 
 mod config;
 mod continuation;
+mod event;
 mod handler;
 
 use lambda_runtime::{Error, run, service_fn};

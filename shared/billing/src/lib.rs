@@ -29,10 +29,12 @@ mod error;
 pub mod failpoint;
 mod outcome;
 mod register;
+mod summary;
 mod sweep;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
 pub use error::Error;
 pub use register::{Registration, RegistrationOutcome, codes};
-pub use sweep::{Summary, SweepOptions, as_of_from_event};
+pub use summary::Summary;
+pub use sweep::{SweepOptions, as_of_from_event};

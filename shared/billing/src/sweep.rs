@@ -11,12 +11,12 @@ use domain::{
     SubscriptionId,
 };
 use futures::{StreamExt, stream};
-use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use toss::{ErrorClass, KeyMode};
 use tracing::{error, info, warn};
 
 use crate::engine::{Mode, Settled};
+use crate::summary::Summary;
 use crate::{Billing, Error};
 
 /// How one sweep runs.
@@ -33,32 +33,6 @@ pub struct SweepOptions {
     pub run_id: String,
     /// Due-index page size.
     pub page_size: i32,
-}
-
-/// What a sweep did. Logged and returned as the function's result.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub as_of: String,
-    /// Subscriptions the due index returned.
-    pub due: u64,
-    pub charged: u64,
-    /// Of `charged`, attempts whose outcome was recovered by looking the order up.
-    pub reconciled: u64,
-    pub declined: u64,
-    pub retry_scheduled: u64,
-    pub canceled: u64,
-    pub unknown_outcome: u64,
-    /// Due but claimed by another run, or not actionable yet (e.g. a look-up backing off).
-    pub skipped: u64,
-    pub billing_keys_deleted: u64,
-    /// Held for an operator: Toss refused the customer's data, or its record of a payment is
-    /// one no rule may settle alone (see the ledger entry with status `REVIEW`).
-    pub held: u64,
-    /// Per-subscription failures other than Toss's answers (the table unreachable, say).
-    pub errors: u64,
-    pub total_charged_krw: u64,
-    /// True when the run stopped claiming because its deadline was near.
-    pub stopped_early: bool,
 }
 
 /// The sweep's as-of time from the scheduled event. With a test key any time is accepted (the

@@ -373,3 +373,195 @@ async fn e2e_every_sample_event_works_with_cargo_lambda_invoke_data_file() {
         0
     );
 }
+
+/// `cargo lambda invoke <fn> --data-ascii <json>` against the running emulator; the exit status
+/// and everything it printed.
+async fn cargo_lambda_invoke_ascii(
+    watch: &Watch,
+    function: &str,
+    payload: &Value,
+) -> (bool, String) {
+    let output = tokio::process::Command::new(testkit::lambda::cargo_lambda().unwrap())
+        .current_dir(testkit::workspace_root())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--data-ascii",
+            &payload.to_string(),
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &watch.port().to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn e2e_the_sweep_refuses_every_event_that_is_not_its_schedule_and_charges_nothing() {
+    let stack = Stack::new().await;
+    let sub = stack.subscribe("user_e2e_edge", TestCard::Ok).await;
+    let mut due = testkit::event("charge-subscriptions.scheduled.json").unwrap();
+    due["time"] = json!(renewal_time(&sub).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let with = |field: &str, value: Value| {
+        let mut event = due.clone();
+        event[field] = value;
+        event
+    };
+    let refused = [
+        ("another source", with("source", json!("my.app"))),
+        (
+            "another detail-type",
+            with("detail-type", json!("Object Created")),
+        ),
+        (
+            "another rule",
+            with(
+                "resources",
+                json!(["arn:aws:events:ap-northeast-2:123456789012:rule/someone-elses-rule"]),
+            ),
+        ),
+        ("no rule", with("resources", json!([]))),
+        ("no time", with("time", Value::Null)),
+        (
+            "a continuation past the cap",
+            with("detail", json!({"continuation": 17})),
+        ),
+        (
+            "a continuation that is not a number",
+            with("detail", json!({"continuation": "1"})),
+        ),
+        (
+            "an unknown detail",
+            with("detail", json!({"as_of": "2030-01-01T00:00:00Z"})),
+        ),
+        ("an empty object", json!({})),
+    ];
+
+    for (case, event) in &refused {
+        let err = stack
+            .watch
+            .invoke("charge-subscriptions", event)
+            .await
+            .unwrap_err()
+            .downcast::<FunctionError>()
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(err.error_type, "InvalidEvent", "{case}: {err}");
+    }
+    let (ok, printed) =
+        cargo_lambda_invoke_ascii(&stack.watch, "charge-subscriptions", &refused[2].1).await;
+    assert!(
+        !ok && printed.contains("InvalidEvent"),
+        "cargo lambda invoke: {printed}"
+    );
+
+    assert_eq!(
+        stack.sandbox.sandbox().snapshot().counters.charge_requests,
+        1,
+        "only the first month: no refused event charged anything"
+    );
+    assert_eq!(
+        stack.subscription("user_e2e_edge").await,
+        sub,
+        "and changed nothing"
+    );
+    // The schedule's own event, and a continuation of it within the cap, do run.
+    let continued = stack
+        .watch
+        .invoke(
+            "charge-subscriptions",
+            &with("detail", json!({"continuation": 2})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            continued["charged"].as_u64(),
+            continued["continuation"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(stack.done_payments("user_e2e_edge"), 2);
+}
+
+#[tokio::test]
+async fn e2e_malformed_gateway_events_get_a_400_and_the_instance_keeps_serving() {
+    // Raw API Gateway v2 events that lambda_http 1.3 cannot turn into a request without
+    // panicking (with the release profile's panic = "abort", the instance would die).
+    let stack = Stack::new().await;
+    let sample = testkit::event("billing-api.success.json").unwrap();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut event = sample.clone();
+        change(&mut event);
+        event
+    };
+    let malformed = [
+        (
+            "a raw space in the query",
+            with(&|e| e["rawQueryString"] = json!("customerKey=user 1&authKey=k")),
+        ),
+        (
+            "a raw quote in the query",
+            with(&|e| e["rawQueryString"] = json!("customerKey=\"x\"&authKey=k")),
+        ),
+        (
+            "a host with a space",
+            with(&|e| e["headers"]["host"] = json!("a b.example")),
+        ),
+        (
+            "a forwarded proto that is no scheme",
+            with(&|e| e["headers"]["x-forwarded-proto"] = json!("1 https")),
+        ),
+        (
+            "a path that reads as a port",
+            with(&|e| e["rawPath"] = json!(":99999")),
+        ),
+        (
+            "a body flagged base64 that is not",
+            with(&|e| {
+                e["isBase64Encoded"] = json!(true);
+                e["body"] = json!("not base64!");
+            }),
+        ),
+    ];
+
+    for (case, event) in &malformed {
+        let answer = stack
+            .watch
+            .invoke("billing-api", event)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(answer["statusCode"], 400, "{case}: {answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "INVALID_REQUEST", "{case}");
+    }
+    let (ok, printed) =
+        cargo_lambda_invoke_ascii(&stack.watch, "billing-api", &malformed[0].1).await;
+    assert!(
+        ok && printed.contains("400"),
+        "cargo lambda invoke: {printed}"
+    );
+
+    let fail = cargo_lambda_invoke(&stack.watch, "billing-api", "billing-api.fail.json").await;
+    assert_eq!(fail["statusCode"], 302, "the same instance still serves");
+    assert_eq!(
+        stack
+            .sandbox
+            .sandbox()
+            .snapshot()
+            .counters
+            .billing_keys_issued,
+        0,
+        "Toss was never called"
+    );
+}

@@ -427,11 +427,12 @@ impl DynamoLocal {
         ));
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
-        // The watchdog: runs java, exits with it, and kills it when the test process is gone.
+        // The watchdog: runs java through scripts/dynamodb-local (which binds it to 127.0.0.1:
+        // DynamoDB Local itself would listen on every interface), exits with it, and kills it when
+        // the test process is gone.
         let script = r#"
-            parent="$1"; lib="$2"; port="$3"; java="$4"
-            "$java" -Xss1m -Djava.library.path="$lib/DynamoDBLocal_lib" -jar "$lib/DynamoDBLocal.jar" \
-                -inMemory -sharedDb -disableTelemetry -port "$port" &
+            parent="$1"; lib="$2"; port="$3"; java="$4"; launcher="$5"
+            DYNAMODB_LOCAL_DIR="$lib" JAVA="$java" DYNAMODB_LOCAL_JAVA_OPTS="-Xss1m" "$launcher" "$port" &
             server=$!
             trap 'kill "$server" 2>/dev/null; exit 143' TERM INT HUP
             while kill -0 "$parent" 2>/dev/null; do
@@ -449,11 +450,12 @@ impl DynamoLocal {
             .arg(lib)
             .arg(port.to_string())
             .arg(&java)
+            .arg(workspace_root().join("scripts/dynamodb-local"))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
-            .context("spawn sh to run DynamoDB Local (is `java` on PATH? Debian: apt-get install openjdk-17-jre-headless)")?;
+            .context("spawn sh to run DynamoDB Local (are `java` and `javac` on PATH? Debian: apt-get install openjdk-17-jdk-headless)")?;
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,

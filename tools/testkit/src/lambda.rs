@@ -58,6 +58,19 @@ pub fn cargo_lambda() -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The sweep's configured schedule rule (see [`WatchBuilder::start`]).
+pub const SWEEP_RULE_ARN_ENV: &str = "SWEEP_RULE_ARN";
+
+/// The rule ARN of the sample scheduled event, `resources[0]` of
+/// `events/charge-subscriptions.scheduled.json`.
+pub fn sample_schedule_rule() -> anyhow::Result<String> {
+    let event = crate::event("charge-subscriptions.scheduled.json")?;
+    event["resources"][0]
+        .as_str()
+        .map(str::to_owned)
+        .context("events/charge-subscriptions.scheduled.json has no resources[0]")
+}
+
 /// How to start a [`Watch`].
 #[derive(Debug, Clone)]
 pub struct WatchBuilder {
@@ -118,7 +131,15 @@ impl WatchBuilder {
 
     /// Starts `cargo lambda watch` on a free loopback port in the workspace root and waits until it
     /// answers HTTP.
-    pub async fn start(self) -> anyhow::Result<Watch> {
+    ///
+    /// Unless set, `SWEEP_RULE_ARN` is the rule named by `events/charge-subscriptions.scheduled.json`,
+    /// as template.yaml configures the deployed sweep with its own rule: the sample event (and every
+    /// test event made from it) then passes the sweep's edge, and any other rule is refused.
+    pub async fn start(mut self) -> anyhow::Result<Watch> {
+        if !self.env.iter().any(|(key, _)| key == SWEEP_RULE_ARN_ENV) {
+            self.env
+                .push((SWEEP_RULE_ARN_ENV.to_owned(), sample_schedule_rule()?));
+        }
         let cargo_lambda = cargo_lambda()?;
         refuse_metadata_overrides(&self.dir, &self.env)?;
         for function in &self.prebuild {

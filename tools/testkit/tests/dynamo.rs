@@ -231,3 +231,55 @@ async fn a_failed_condition_returns_the_old_item_when_asked() {
         other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
     }
 }
+
+/// The machine's own addresses other than loopback (`hostname -I`).
+#[allow(clippy::expect_used)]
+fn non_loopback_addresses() -> Vec<std::net::IpAddr> {
+    let output = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("run hostname -I");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        .filter(|a| !a.is_loopback())
+        .collect()
+}
+
+#[tokio::test]
+async fn dynamodb_local_answers_on_loopback_and_is_not_reachable_on_the_machines_other_addresses() {
+    // GIVEN a DynamoDB Local started by the test kit itself
+    let server = dynamo::DynamoLocal::start().await.unwrap();
+    let port: u16 = server
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let addresses = non_loopback_addresses();
+    assert!(
+        !addresses.is_empty(),
+        "this machine has no non-loopback address to check against"
+    );
+
+    // WHEN it is reached on loopback and on every other address of the machine
+    let loopback = std::net::TcpStream::connect(("127.0.0.1", port));
+    let reachable: Vec<_> = addresses
+        .iter()
+        .filter(|ip| {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::new(**ip, port),
+                std::time::Duration::from_secs(2),
+            )
+            .is_ok()
+        })
+        .collect();
+
+    // THEN only loopback answers
+    assert!(loopback.is_ok(), "not reachable on 127.0.0.1:{port}");
+    assert!(
+        reachable.is_empty(),
+        "reachable on {reachable:?} port {port}"
+    );
+}
