@@ -16,7 +16,9 @@ pub enum Error {
     /// The sweep finished, but some due subscriptions could not be processed (the table
     /// failed, an item did not parse). Everything else was done; running it again is safe.
     #[error("the sweep finished with {} errors", summary.errors)]
-    SweepIncomplete { summary: Box<crate::summary::Summary> },
+    SweepIncomplete {
+        summary: Box<crate::summary::Summary>,
+    },
     /// The sweep's as-of time is not acceptable for this key.
     #[error("{0}")]
     InvalidAsOf(String),

@@ -149,6 +149,11 @@ pub async fn run(targets: Vec<Target>, starts: usize) -> anyhow::Result<String> 
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
+    // The sweep accepts only its own schedule rule's events (the sample event's, here).
+    env.push((
+        "SWEEP_RULE_ARN".to_owned(),
+        testkit::lambda::sample_schedule_rule()?,
+    ));
 
     let mut out = String::new();
     let _ = writeln!(
