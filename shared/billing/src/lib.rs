@@ -3,7 +3,7 @@
 //! charge engine: claim an attempt in the ledger, charge Toss with the attempt's order id as
 //! the idempotency key, and record the outcome together with the subscription change.
 //!
-//! Money rules enforced here (product.md §4):
+//! Money rules enforced here (docs/money-rules.md §4):
 //! - an attempt's order id is derived from (subscription, period, attempt), created before
 //!   Toss is called, and reused by every retry or look-up of that attempt;
 //! - an unknown outcome is reconciled by order id, never marked failed, never re-charged

@@ -44,7 +44,7 @@ fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
 }
 
 /// A1. The renewal is approved at Toss but its answer is lost (attempt UNKNOWN). At the next
-/// run the look-up still answers 404 (toss-api §5.1: a 404 is no proof until the attempt is
+/// run the look-up still answers 404 (docs/toss-api.md §5.1: a 404 is no proof until the attempt is
 /// old), so the engine re-sends the charge; the re-send is refused at Toss's auth layer
 /// (the key was rotated between the look-up and the re-send: a 401 is answered before the
 /// idempotency replay). `decide(Source::Charge, 401)` = OurFault → the attempt is marked
