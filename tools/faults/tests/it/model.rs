@@ -5,7 +5,7 @@
 //! payments must equal the ledger's DONE entries (order id, amount, paymentKey), apart from an
 //! approved charge whose answer the model knows was lost (its ledger entry must stay open).
 //!
-//! The model is written from product.md §3–§4, not from the engine: its calendar is the KST
+//! The model is written from docs/money-rules.md §3–§4, not from the engine: its calendar is the KST
 //! calendar (renewals due from 00:00 KST on the anniversary day; retries 1, 3 and 5 days after
 //! the first failure, then canceled; a card that can never succeed waits for a new card until
 //! the window closes), and its time is the test clock the sweeps run at.
@@ -112,7 +112,7 @@ fn days_after(t: DateTime<Utc>, days: u64) -> DateTime<Utc> {
     kst_midnight(kst_date(t).checked_add_days(Days::new(days)).unwrap())
 }
 
-/// product.md §3: retries 1, 3 and 5 days after the first failure.
+/// docs/money-rules.md §3: retries 1, 3 and 5 days after the first failure.
 const RETRY_DAYS: [u64; 3] = [1, 3, 5];
 
 // ----- the reference model ----------------------------------------------------------------------
@@ -280,7 +280,7 @@ impl Customer {
 
     /// A new card through the card window at `t`. Returns what the redirect must answer.
     ///
-    /// product.md §3 says a new card while past due is charged at once and resumes the
+    /// docs/money-rules.md §3 says a new card while past due is charged at once and resumes the
     /// subscription on success; it does not say what a *declined* new card does to the
     /// retries. The model counts it as one more failure of the same dunning cycle (the next
     /// retry is the following entry of 1/3/5 days, and after the third the subscription ends),
