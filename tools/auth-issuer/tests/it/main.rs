@@ -299,19 +299,39 @@ fn the_binary_serves_a_key_loaded_from_a_pem_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Keep reading the issuer's log for as long as it runs: a closed pipe must not be what
+    // stops it.
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut addr = None;
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-            break;
+    let (lines, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
         }
-    }
-    let addr = addr.expect("the issuer did not log its address");
-    let jwks: Value = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(get(format!("http://{addr}/.well-known/jwks.json")));
+    });
+    let addr = log
+        .iter()
+        .find_map(|line| {
+            line.split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("the issuer did not log its address");
+    let jwks: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("http://{addr}/.well-known/jwks.json");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match client().get(&url).send().await {
+                Ok(response) => {
+                    assert_eq!(response.status(), StatusCode::OK);
+                    break response.json().await.unwrap();
+                }
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("the issuer at {addr} did not answer: {e}"),
+            }
+        }
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
