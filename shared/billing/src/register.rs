@@ -260,12 +260,11 @@ impl Billing {
         };
         // The replaced key stays listed on the subscription until Toss confirms its deletion;
         // if this fails, the sweep deletes it.
-        if let Some(fresh) = self.store.subscription(&id).await? {
-            if !fresh.retired_billing_keys.is_empty() {
-                if let Err(e) = self.delete_retired_keys(fresh, now).await {
-                    warn!(error = %e, "could not delete the replaced billing key yet; the sweep retries");
-                }
-            }
+        if let Some(fresh) = self.store.subscription(&id).await?
+            && !fresh.retired_billing_keys.is_empty()
+            && let Err(e) = self.delete_retired_keys(fresh, now).await
+        {
+            warn!(error = %e, "could not delete the replaced billing key yet; the sweep retries");
         }
         Ok(outcome)
     }
