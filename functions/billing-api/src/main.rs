@@ -1,17 +1,15 @@
-//! `billing-api`: receives Toss's billing-auth redirects behind API Gateway (HTTP API).
+//! `billing-api`: Toss's billing-auth redirects and the app's API behind API Gateway (HTTP API).
 
-mod config;
-mod handler;
-mod query;
-
+use billing_api::{Config, State};
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = config::Config::from_env()?;
+    let config = Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let state = handler::State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
+    let state = State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
     state.warm_up().await;
-    run(service_fn(|request| handler::handle(&state, request))).await
+    let app = billing_api::app(state);
+    run(service_fn(|request| billing_api::handle(&app, request))).await
 }

@@ -15,15 +15,23 @@ const FAIL_URL: &str = "https://app.example/billing/failed";
 
 struct Stack {
     sandbox: RunningSandbox,
+    issuer: auth_issuer::RunningIssuer,
     store: store::Store,
     table: String,
     endpoint: String,
     watch: Watch,
 }
 
-async fn watch(sandbox: &RunningSandbox, endpoint: &str, table: &str, secret: &str) -> Watch {
+async fn watch(
+    sandbox: &RunningSandbox,
+    issuer: &auth_issuer::RunningIssuer,
+    endpoint: &str,
+    table: &str,
+    secret: &str,
+) -> Watch {
     Watch::builder()
         .envs(testkit::dynamo::sdk_env(endpoint))
+        .env("AUTH_ISSUER", issuer.issuer_url())
         .env("TOSS_SECRET_KEY", secret)
         .env("TOSS_API_BASE", sandbox.base_url())
         .env("TABLE_NAME", table)
@@ -47,9 +55,13 @@ impl Stack {
         let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
         let endpoint = testkit::dynamo::endpoint().await.unwrap();
         let sandbox = toss_sandbox::spawn(SandboxConfig::default()).await.unwrap();
-        let watch = watch(&sandbox, &endpoint, &table, SECRET).await;
+        let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default())
+            .await
+            .unwrap();
+        let watch = watch(&sandbox, &issuer, &endpoint, &table, SECRET).await;
         Self {
             sandbox,
+            issuer,
             store: store::Store::new(client, table.clone()),
             table,
             endpoint,
@@ -266,6 +278,7 @@ async fn e2e_a_wrong_secret_key_fails_the_sweep_loudly_and_leaves_every_subscrip
     ];
     let wrong = watch(
         &stack.sandbox,
+        &stack.issuer,
         &stack.endpoint,
         &stack.table,
         "test_sk_wrongKeyWrongKeyWrongKey00",
