@@ -12,6 +12,9 @@ pub struct Config {
     pub app_fail_url: Url,
     /// Whose bearer tokens the `/v1` routes accept (product §10.1).
     pub auth: auth::Config,
+    /// This API's public base URL, for the checkout's success and fail URLs (`API_BASE_URL`).
+    /// Unset: `https://<domain>` from API Gateway's request context.
+    pub api_base_url: Option<Url>,
 }
 
 impl Config {
@@ -24,6 +27,10 @@ impl Config {
             app_success_url: billing::config::url(&lookup, "APP_SUCCESS_URL", None)?,
             app_fail_url: billing::config::url(&lookup, "APP_FAIL_URL", None)?,
             auth: auth_config(&lookup)?,
+            api_base_url: match var(&lookup, "API_BASE_URL") {
+                Some(_) => Some(billing::config::url(&lookup, "API_BASE_URL", None)?),
+                None => None,
+            },
             common: billing::Config::from_lookup(lookup)?,
         })
     }

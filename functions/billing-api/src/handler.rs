@@ -19,6 +19,7 @@ pub struct State {
     pub(crate) verifier: auth::Verifier,
     pub(crate) app_success_url: Url,
     pub(crate) app_fail_url: Url,
+    pub(crate) api_base_url: Option<Url>,
 }
 
 impl State {
@@ -33,6 +34,7 @@ impl State {
             verifier: auth::Verifier::new(config.auth)?,
             app_success_url: config.app_success_url,
             app_fail_url: config.app_fail_url,
+            api_base_url: config.api_base_url,
         })
     }
 

@@ -6,11 +6,12 @@ use axum::Router;
 use axum::extract::{RawQuery, State as Shared};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use billing::{Registration, RegistrationOutcome, codes};
 use tracing::{error, info, warn};
 
 use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::handler::State;
 use crate::query::{FailQuery, QueryError, SuccessQuery};
 
@@ -24,7 +25,12 @@ pub(crate) fn router() -> Router<AppState> {
             get(success).head(get_only).fallback(get_only),
         )
         .route("/billing/fail", get(fail).head(get_only).fallback(get_only))
+        .route("/v1/checkout", post(checkout).fallback(post_only))
         .fallback(not_found)
+}
+
+async fn post_only() -> ApiError {
+    ApiError::MethodNotAllowed { allow: "POST" }
 }
 
 /// Any other method on a GET route: the JSON 405.
@@ -116,4 +122,56 @@ async fn register(state: &State, q: SuccessQuery) -> Redirect {
             Redirect::ToAppFailed(codes::SERVICE_ERROR.into())
         }
     }
+}
+
+/// `POST /v1/checkout` → `201` with the caller's customer key and the URLs to hand to Toss's
+/// `requestBillingAuth` unchanged (product §10.2).
+async fn checkout(
+    Shared(state): Shared<AppState>,
+    Caller(user): Caller,
+    extensions: axum::http::Extensions,
+) -> Result<Response, ApiError> {
+    let base = public_base(&state, &extensions)?;
+    let started = state
+        .billing
+        .start_checkout(user.user_id.as_str(), chrono::Utc::now())
+        .await
+        .map_err(ApiError::internal)?;
+    let url = |route: &str| -> Result<url::Url, ApiError> {
+        let mut url = url::Url::parse(&format!("{}{route}", base.as_str().trim_end_matches('/')))
+            .map_err(ApiError::internal)?;
+        url.query_pairs_mut()
+            .append_pair("state", started.state.expose_secret());
+        Ok(url)
+    };
+    let plan = &started.plan;
+    let body = serde_json::json!({
+        "customerKey": started.customer_key.as_str(),
+        "successUrl": url("/billing/success")?.as_str(),
+        "failUrl": url("/billing/fail")?.as_str(),
+        "expiresAt": started.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "plan": {
+            "amount": plan.amount().won(),
+            "currency": "KRW",
+            "orderName": plan.order_name(),
+            "credits": plan.credits(),
+        },
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `API_BASE_URL`, else `https://<domain>` as API Gateway reports it (not the Host header).
+fn public_base(state: &State, extensions: &axum::http::Extensions) -> Result<url::Url, ApiError> {
+    if let Some(base) = &state.api_base_url {
+        return Ok(base.clone());
+    }
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let domain = match extensions.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.clone(),
+        _ => None,
+    };
+    let domain =
+        domain.ok_or_else(|| ApiError::internal("no API_BASE_URL and no API Gateway domain"))?;
+    url::Url::parse(&format!("https://{domain}")).map_err(ApiError::internal)
 }
