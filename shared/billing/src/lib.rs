@@ -23,6 +23,7 @@ macro_rules! failpoint {
     };
 }
 
+mod checkout;
 mod engine;
 mod error;
 #[cfg(feature = "failpoints")]
@@ -32,6 +33,7 @@ mod register;
 mod summary;
 mod sweep;
 
+pub use checkout::StartedCheckout;
 pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
 pub use error::Error;

@@ -133,7 +133,16 @@ plain_id!(
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomerKey(CustomerKeyRaw);
 
+/// Bytes of randomness in a generated customer key (128 bits).
+pub const CUSTOMER_KEY_ENTROPY: usize = 16;
+
 impl CustomerKey {
+    /// A fresh server-owned customer key, `cus_` and 32 hex digits: unguessable (Toss's
+    /// reference calls user ids, e-mails and sequences unsafe) and within Toss's rules.
+    pub fn from_entropy(bytes: [u8; CUSTOMER_KEY_ENTROPY]) -> Self {
+        Self(CustomerKeyRaw(format!("cus_{}", hex::encode(bytes))))
+    }
+
     pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
         let raw = CustomerKeyRaw::parse(value)?;
         if raw.as_str() == "@@ANONYMOUS" {

@@ -5,6 +5,7 @@
 //! customer is charged can be unit-tested without a clock, a database or Toss.
 
 mod attempt;
+mod checkout;
 mod contact;
 mod ids;
 mod money;
@@ -13,6 +14,7 @@ mod plan;
 mod subscription;
 
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
+pub use checkout::{CUSTOMER_KEY_ENTROPY, Checkout, CheckoutRefusal, CheckoutState, STATE_ENTROPY};
 pub use contact::{ContactError, CustomerName, Email};
 pub use ids::{
     AuthKey, BillingKey, CardRef, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey,

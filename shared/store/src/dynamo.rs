@@ -18,8 +18,8 @@ use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, time};
 /// The repository. Cheap to clone; build it once per cold start.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 /// Where a page of the due index ends, to start the next one from.
@@ -35,11 +35,11 @@ pub struct DuePage {
     pub next: Option<Cursor>,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: u64) -> AttributeValue {
+pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -74,7 +74,7 @@ impl Store {
 
     // ---- reads -------------------------------------------------------------------------
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
         let out = self
             .client
             .get_item()
@@ -285,7 +285,7 @@ impl Store {
             .map_err(transaction_error)
     }
 
-    async fn put(&self, put: Put) -> Result<(), Error> {
+    pub(crate) async fn put(&self, put: Put) -> Result<(), Error> {
         let mut req = self
             .client
             .put_item()

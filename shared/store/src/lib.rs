@@ -10,12 +10,15 @@
 //! | charge attempt  | `SUB#<id>`          | `CHG#<period:010>#<n:010>`  |
 //! | customer        | `CUS#<customerKey>` | `CUS`                       |
 //! | auth redirect   | `AUTH#<sha256>`     | `AUTH`                      |
+//! | user            | `USER#<user id>`    | `USER`                      |
+//! | checkout        | `CHECKOUT#<sha256>` | `CHECKOUT`                  |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
 //! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
 //! day one, so the read rate is never capped by one hot partition and the shard count never
 //! needs a migration.
 
+mod checkout;
 mod dynamo;
 mod error;
 mod item;

@@ -292,3 +292,88 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
     );
     assert_eq!(nothing_yet, 0, "none is due before its anniversary");
 }
+
+#[tokio::test]
+async fn a_user_keeps_the_first_customer_key_it_was_given_even_when_two_checkouts_race() {
+    let store = store().await;
+    let now = t("2026-12-02T05:00:00Z");
+    let first = CustomerKey::from_entropy([1; 16]);
+    let second = CustomerKey::from_entropy([2; 16]);
+    assert_eq!(store.user_customer_key("user_race").await.unwrap(), None);
+
+    let (a, b) = tokio::join!(
+        store.ensure_user_customer_key("user_race", &first, now),
+        store.ensure_user_customer_key("user_race", &second, now),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    assert_eq!(a, b, "both racers end with the same key");
+    assert!(a == first || a == second);
+    assert_eq!(store.user_customer_key("user_race").await.unwrap(), Some(a));
+    let other = store
+        .ensure_user_customer_key("user_other", &second, now)
+        .await
+        .unwrap();
+    assert_eq!(other, second);
+}
+
+#[tokio::test]
+async fn a_checkout_binds_to_its_first_auth_key_admits_a_reload_and_refuses_another_or_a_late_one()
+{
+    let store = store().await;
+    let now = t("2026-12-02T05:00:00Z");
+    let state = domain::CheckoutState::from_entropy([9; 32]);
+    let checkout =
+        domain::Checkout::start(&state, "user_bind", CustomerKey::from_entropy([3; 16]), now);
+    store.create_checkout(&checkout).await.unwrap();
+    assert!(matches!(
+        store.create_checkout(&checkout).await,
+        Err(Error::ConditionFailed)
+    ));
+    assert_eq!(
+        store.checkout(&state.hash()).await.unwrap().as_ref(),
+        Some(&checkout)
+    );
+
+    let soon = now + Duration::minutes(5);
+    store
+        .bind_checkout(&state.hash(), "auth_1", soon)
+        .await
+        .unwrap();
+    store
+        .bind_checkout(&state.hash(), "auth_1", soon)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.bind_checkout(&state.hash(), "auth_2", soon).await,
+        Err(Error::ConditionFailed)
+    ));
+    assert!(matches!(
+        store
+            .bind_checkout("0".repeat(64).as_str(), "auth_1", soon)
+            .await,
+        Err(Error::ConditionFailed)
+    ));
+    let stored = store.checkout(&state.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.auth_key_hash.as_deref(), Some("auth_1"));
+
+    let late_state = domain::CheckoutState::from_entropy([8; 32]);
+    let late = domain::Checkout::start(&late_state, "user_bind", checkout.customer_key, now);
+    store.create_checkout(&late).await.unwrap();
+    assert!(matches!(
+        store
+            .bind_checkout(&late_state.hash(), "auth_3", now + Duration::minutes(30))
+            .await,
+        Err(Error::ConditionFailed)
+    ));
+    assert_eq!(
+        store
+            .checkout(&late_state.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_key_hash,
+        None,
+        "a refused bind changes nothing"
+    );
+}

@@ -115,6 +115,8 @@ pub async fn run(targets: Vec<Target>, starts: usize) -> anyhow::Result<String> 
     let table = testkit::dynamo::unique_table_name("coldstart");
     testkit::dynamo::create_table_from_template(&admin, &table).await?;
     let sandbox = toss_sandbox::spawn(SandboxConfig::default()).await?;
+    // billing-api fetches this issuer's JWKS during init, as it would Clerk's.
+    let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default()).await?;
 
     let slot: Shared = Arc::default();
     let app = Router::new()
@@ -144,6 +146,7 @@ pub async fn run(targets: Vec<Target>, starts: usize) -> anyhow::Result<String> 
             ("TOSS_SECRET_KEY", toss_sandbox::DOCS_SECRET_KEY),
             ("APP_SUCCESS_URL", "https://app.example.com/billing/done"),
             ("APP_FAIL_URL", "https://app.example.com/billing/failed"),
+            ("AUTH_ISSUER", issuer.issuer_url()),
             ("RUST_LOG", "info"),
             ("PATH", &std::env::var("PATH").unwrap_or_default()),
         ]

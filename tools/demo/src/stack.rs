@@ -66,6 +66,7 @@ pub(crate) struct Stack {
     pub(crate) store: store::Store,
     urls: Urls,
     _dynamo: Option<DynamoLocal>,
+    _issuer: auth_issuer::RunningIssuer,
 }
 
 impl Drop for Stack {
@@ -124,6 +125,11 @@ impl Stack {
             .await
             .context("start the Toss sandbox")?;
 
+        // billing-api trusts this issuer's tokens on its /v1 routes (AUTH_ISSUER).
+        let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default())
+            .await
+            .context("start the local sign-in issuer")?;
+
         let app_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
             .await
             .with_context(|| format!("bind the checkout app to 127.0.0.1:{}", args.port))?;
@@ -136,6 +142,7 @@ impl Stack {
             .env("TOSS_SECRET_KEY", SECRET_KEY)
             .env("TOSS_API_BASE", sandbox.base_url())
             .env("TABLE_NAME", &table)
+            .env("AUTH_ISSUER", issuer.issuer_url())
             .env("APP_SUCCESS_URL", format!("{app_url}/done"))
             .env("APP_FAIL_URL", format!("{app_url}/failed"))
             .env("PLAN_AMOUNT", PLAN_AMOUNT.to_string())
@@ -176,6 +183,7 @@ impl Stack {
             store,
             urls,
             _dynamo: dynamo,
+            _issuer: issuer,
         };
         stack.warm_up().await?;
         step("ready");

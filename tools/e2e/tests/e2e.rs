@@ -12,18 +12,31 @@ use toss_sandbox::{RunningSandbox, SandboxConfig, TestCard};
 const SECRET: &str = toss_sandbox::DOCS_SECRET_KEY;
 const SUCCESS_URL: &str = "https://app.example/billing/done";
 const FAIL_URL: &str = "https://app.example/billing/failed";
+/// The app's origin: the local issuer's default `azp`, and the only authorized party.
+const APP_ORIGIN: &str = "http://localhost:3000";
+const API_BASE: &str = "https://api.app.example";
 
 struct Stack {
     sandbox: RunningSandbox,
+    issuer: auth_issuer::RunningIssuer,
     store: store::Store,
     table: String,
     endpoint: String,
     watch: Watch,
 }
 
-async fn watch(sandbox: &RunningSandbox, endpoint: &str, table: &str, secret: &str) -> Watch {
+async fn watch(
+    sandbox: &RunningSandbox,
+    issuer: &auth_issuer::RunningIssuer,
+    endpoint: &str,
+    table: &str,
+    secret: &str,
+) -> Watch {
     Watch::builder()
         .envs(testkit::dynamo::sdk_env(endpoint))
+        .env("AUTH_ISSUER", issuer.issuer_url())
+        .env("AUTH_AUTHORIZED_PARTIES", APP_ORIGIN)
+        .env("API_BASE_URL", API_BASE)
         .env("TOSS_SECRET_KEY", secret)
         .env("TOSS_API_BASE", sandbox.base_url())
         .env("TABLE_NAME", table)
@@ -47,9 +60,13 @@ impl Stack {
         let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
         let endpoint = testkit::dynamo::endpoint().await.unwrap();
         let sandbox = toss_sandbox::spawn(SandboxConfig::default()).await.unwrap();
-        let watch = watch(&sandbox, &endpoint, &table, SECRET).await;
+        let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default())
+            .await
+            .unwrap();
+        let watch = watch(&sandbox, &issuer, &endpoint, &table, SECRET).await;
         Self {
             sandbox,
+            issuer,
             store: store::Store::new(client, table.clone()),
             table,
             endpoint,
@@ -266,6 +283,7 @@ async fn e2e_a_wrong_secret_key_fails_the_sweep_loudly_and_leaves_every_subscrip
     ];
     let wrong = watch(
         &stack.sandbox,
+        &stack.issuer,
         &stack.endpoint,
         &stack.table,
         "test_sk_wrongKeyWrongKeyWrongKey00",
@@ -564,4 +582,88 @@ async fn e2e_malformed_gateway_events_get_a_400_and_the_instance_keeps_serving()
         0,
         "Toss was never called"
     );
+}
+
+/// POSTs to the real function with an optional bearer token; (status, WWW-Authenticate, body).
+async fn post_v1(watch: &Watch, path: &str, bearer: Option<&str>) -> (u16, Option<String>, Value) {
+    let url = format!("{}/lambda-url/billing-api{path}", watch.base_url());
+    let mut request = reqwest::Client::new().post(url);
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, challenge, body)
+}
+
+#[tokio::test]
+async fn e2e_every_hostile_or_missing_token_is_a_401_through_the_real_function_and_nothing_is_written()
+ {
+    use auth_issuer::{Forgery, TokenRequest};
+    let stack = Stack::new().await;
+    let issuer = stack.issuer.issuer();
+    let mint = |request: TokenRequest| issuer.mint(&request).unwrap();
+    let honest = || TokenRequest::for_user("user_e2e_victim");
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("a malformed token", Some("not.a.jwt".into())),
+        (
+            "signed by another key",
+            Some(mint(honest().forgery(Forgery::StrangerKey))),
+        ),
+        ("alg none", Some(mint(honest().forgery(Forgery::AlgNone)))),
+        (
+            "HS256 keyed with the public key",
+            Some(mint(honest().forgery(Forgery::Hs256WithPublicKey))),
+        ),
+        (
+            "wrong iss",
+            Some(mint(honest().iss("https://evil.example"))),
+        ),
+        ("expired", Some(mint(honest().expires_in(-60)))),
+        ("not yet valid", Some(mint(honest().not_before(60)))),
+        (
+            "wrong azp",
+            Some(mint(honest().azp("https://evil.example"))),
+        ),
+        (
+            "unknown kid",
+            Some(mint(honest().forgery(Forgery::UnknownKid))),
+        ),
+    ];
+
+    let mut refused = Vec::new();
+    for (name, token) in &cases {
+        let (status, challenge, body) =
+            post_v1(&stack.watch, "/v1/checkout", token.as_deref()).await;
+        assert_eq!(status, 401, "{name}: {body}");
+        assert_eq!(challenge.as_deref(), Some("Bearer"), "{name}");
+        assert_eq!(body["error"]["code"], "UNAUTHENTICATED", "{name}");
+        refused.push(*name);
+    }
+    assert_eq!(refused.len(), 10);
+    let items = testkit::dynamo::client_for(&stack.endpoint)
+        .scan()
+        .table_name(&stack.table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.count(), 0, "nothing was written to the table");
+
+    // The control: the same user's honest token is served.
+    let (status, _, body) = post_v1(&stack.watch, "/v1/checkout", Some(&mint(honest()))).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["successUrl"].as_str().unwrap().starts_with(API_BASE));
+
+    let logs = stack.watch.logs();
+    for (name, token) in &cases {
+        if let Some(token) = token.as_deref().filter(|t| t.len() > 20) {
+            assert!(!logs.contains(token), "{name}: the token is in the logs");
+        }
+    }
 }

@@ -14,9 +14,10 @@ use crate::world::{SECRET, World, assert_no_secret, next_month};
 const SUCCESS_URL: &str = "https://app.example/billing/done";
 const FAIL_URL: &str = "https://app.example/billing/failed";
 
-async fn watch(w: &World) -> Watch {
+async fn watch(w: &World, issuer: &auth_issuer::RunningIssuer) -> Watch {
     Watch::builder()
         .envs(testkit::dynamo::sdk_env(&w.endpoint))
+        .env("AUTH_ISSUER", issuer.issuer_url())
         .env("TOSS_SECRET_KEY", SECRET)
         .env("TOSS_API_BASE", w.sandbox.base_url())
         .env("TABLE_NAME", &w.table)
@@ -139,7 +140,10 @@ fn cases() -> Vec<(&'static str, Method, String, Expect)> {
 async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_writes_nothing_and_redirects_only_to_configured_urls()
  {
     let w = World::new().await;
-    let watch = watch(&w).await;
+    let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default())
+        .await
+        .unwrap();
+    let watch = watch(&w, &issuer).await;
     let cases = cases();
     assert!(cases.len() >= 40);
     let mut texts = Vec::new();

@@ -1,0 +1,69 @@
+//! What is built once per cold start and shared by every invocation.
+
+use url::Url;
+
+use crate::config::Config;
+
+/// Built once per cold start and shared by every invocation.
+#[derive(Debug)]
+pub struct State {
+    pub(crate) billing: billing::Billing,
+    pub(crate) verifier: auth::Verifier,
+    pub(crate) app_success_url: Url,
+    pub(crate) app_fail_url: Url,
+    pub(crate) api_base_url: Option<Url>,
+}
+
+impl State {
+    pub fn new(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Result<Self, lambda_http::Error> {
+        let toss = toss::Client::new(config.common.toss)?;
+        let store = store::Store::new(dynamodb, config.common.table_name);
+        Ok(Self {
+            billing: billing::Billing::new(toss, store, config.common.settings),
+            verifier: auth::Verifier::new(config.auth)?,
+            app_success_url: config.app_success_url,
+            app_fail_url: config.app_fail_url,
+            api_base_url: config.api_base_url,
+        })
+    }
+
+    /// Opens the DynamoDB, Toss and JWKS connections before the first event. A failure only
+    /// costs the first request the time it would have taken anyway.
+    pub async fn warm_up(&self) {
+        let (_, keys) = tokio::join!(self.billing.warm_up(), self.verifier.prefetch());
+        if let Err(e) = keys {
+            tracing::warn!(error.message = %e, "could not prefetch the issuer's keys");
+        }
+    }
+}
+
+/// A state whose table and Toss are unreachable, trusting `issuer`: for in-file tests of what
+/// is decided before either is called.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    pub(crate) fn state(issuer: &str) -> State {
+        let issuer = issuer.to_owned();
+        let vars = move |name: &str| match name {
+            "TOSS_SECRET_KEY" => Some("test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R".to_owned()),
+            "TOSS_API_BASE" => Some("http://127.0.0.1:9".to_owned()),
+            "TABLE_NAME" => Some("billing".to_owned()),
+            "APP_SUCCESS_URL" => Some("https://app.example/billing/done?from=toss".to_owned()),
+            "APP_FAIL_URL" => Some("https://app.example/billing/failed".to_owned()),
+            "AUTH_ISSUER" => Some(issuer.clone()),
+            _ => None,
+        };
+        let config = Config::from_lookup(vars).unwrap();
+        let aws = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("ap-northeast-2"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        State::new(config, aws_sdk_dynamodb::Client::from_conf(aws)).unwrap()
+    }
+}

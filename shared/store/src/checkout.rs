@@ -1,0 +1,174 @@
+//! The user → customer key pointer and started checkouts (product §10.2).
+//!
+//! | item     | pk                     | sk         |
+//! |----------|------------------------|------------|
+//! | user     | `USER#<user id>`       | `USER`     |
+//! | checkout | `CHECKOUT#<sha256>`    | `CHECKOUT` |
+//!
+//! A checkout item expires by DynamoDB TTL (`expires_at`, epoch seconds) a day after its
+//! 30 minutes are over; until TTL removes it, `expires_at` is what the condition checks.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::Put;
+use chrono::{DateTime, Utc};
+use domain::{Checkout, CustomerKey};
+use serde::{Deserialize, Serialize};
+
+use crate::dynamo::{n, s};
+use crate::item::{from_item, to_item};
+use crate::{Error, Store, time};
+
+const USER_SK: &str = "USER";
+const CHECKOUT_SK: &str = "CHECKOUT";
+
+fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+fn checkout_pk(state_hash: &str) -> String {
+    format!("CHECKOUT#{state_hash}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    sk: String,
+    customer_key: String,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckoutItem {
+    pk: String,
+    sk: String,
+    user_id: String,
+    customer_key: String,
+    created_at: String,
+    /// Epoch seconds: the end of the checkout's life (conditions compare with it).
+    valid_until: i64,
+    /// Epoch seconds: DynamoDB TTL deletes the item after this.
+    expires_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_key_hash: Option<String>,
+}
+
+/// Checkout items stay a day past their validity before TTL removes them (for support).
+const CHECKOUT_TTL_GRACE_SECONDS: i64 = 24 * 3600;
+
+impl Store {
+    /// The customer key this user was given, if any.
+    pub async fn user_customer_key(&self, user_id: &str) -> Result<Option<CustomerKey>, Error> {
+        let Some(item) = self.get(user_pk(user_id), USER_SK).await? else {
+            return Ok(None);
+        };
+        let user: UserItem = from_item(item)?;
+        CustomerKey::parse(user.customer_key)
+            .map(Some)
+            .map_err(|_| Error::corrupt(user.pk, "customer_key is invalid"))
+    }
+
+    /// Gives the user `candidate` as its customer key unless it already has one; returns the
+    /// key the user has now. The conditional create makes two first checkouts at once agree.
+    pub async fn ensure_user_customer_key(
+        &self,
+        user_id: &str,
+        candidate: &CustomerKey,
+        now: DateTime<Utc>,
+    ) -> Result<CustomerKey, Error> {
+        let item = UserItem {
+            pk: user_pk(user_id),
+            sk: USER_SK.to_owned(),
+            customer_key: candidate.to_string(),
+            created_at: time::format(now),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(user put)", e.to_string()))?;
+        match self.put(put).await {
+            Ok(()) => Ok(candidate.clone()),
+            Err(Error::ConditionFailed) => {
+                self.user_customer_key(user_id).await?.ok_or_else(|| {
+                    Error::corrupt(user_pk(user_id), "vanished after a create conflict")
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a started checkout; its state hash must be new.
+    pub async fn create_checkout(&self, checkout: &Checkout) -> Result<(), Error> {
+        let item = CheckoutItem {
+            pk: checkout_pk(&checkout.state_hash),
+            sk: CHECKOUT_SK.to_owned(),
+            user_id: checkout.user_id.clone(),
+            customer_key: checkout.customer_key.to_string(),
+            created_at: time::format(checkout.created_at),
+            valid_until: checkout.expires_at.timestamp(),
+            expires_at: checkout.expires_at.timestamp() + CHECKOUT_TTL_GRACE_SECONDS,
+            auth_key_hash: checkout.auth_key_hash.clone(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(checkout put)", e.to_string()))?;
+        self.put(put).await
+    }
+
+    /// The checkout whose state hashes to `state_hash`, expired or not.
+    pub async fn checkout(&self, state_hash: &str) -> Result<Option<Checkout>, Error> {
+        let Some(item) = self.get(checkout_pk(state_hash), CHECKOUT_SK).await? else {
+            return Ok(None);
+        };
+        let item: CheckoutItem = from_item(item)?;
+        let key = item.pk.clone();
+        let at = |secs: i64| {
+            DateTime::<Utc>::from_timestamp(secs, 0)
+                .ok_or_else(|| Error::corrupt(key.clone(), "valid_until is out of range"))
+        };
+        Ok(Some(Checkout {
+            state_hash: state_hash.to_owned(),
+            customer_key: CustomerKey::parse(item.customer_key)
+                .map_err(|_| Error::corrupt(key.clone(), "customer_key is invalid"))?,
+            created_at: time::parse(&item.created_at)
+                .ok_or_else(|| Error::corrupt(key.clone(), "created_at is not a timestamp"))?,
+            expires_at: at(item.valid_until)?,
+            user_id: item.user_id,
+            auth_key_hash: item.auth_key_hash,
+        }))
+    }
+
+    /// Spends the checkout on the authKey hashing to `auth_key_hash`: succeeds when the
+    /// checkout exists, is still valid at `now`, and is unbound or bound to that same authKey
+    /// (a reload); `ConditionFailed` otherwise, and nothing changes.
+    pub async fn bind_checkout(
+        &self,
+        state_hash: &str,
+        auth_key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(checkout_pk(state_hash)))
+            .key("sk", s(CHECKOUT_SK))
+            .update_expression("SET auth_key_hash = :h")
+            .condition_expression(
+                "attribute_exists(pk) AND valid_until > :now \
+                 AND (attribute_not_exists(auth_key_hash) OR auth_key_hash = :h)",
+            )
+            .expression_attribute_values(":h", s(auth_key_hash))
+            .expression_attribute_values(":now", n(u64::try_from(now.timestamp()).unwrap_or(0)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Error::ConditionFailed,
+                _ => Error::service("UpdateItem", e),
+            })
+    }
+}
