@@ -352,8 +352,20 @@ impl Billing {
         let code = e.code().unwrap_or(codes::TOSS_UNAVAILABLE).to_owned();
         match e.class() {
             ErrorClass::OurFault => {
+                // A misconfiguration (key, contract): the log keeps Toss's code for the alarm;
+                // the customer gets our stable code.
                 error!(code = %code, error = %e, "Toss refused the billing-key issue for a reason on our side");
-                Ok(RegistrationOutcome::Failed { code })
+                Ok(RegistrationOutcome::Failed {
+                    code: codes::SERVICE_ERROR.into(),
+                })
+            }
+            ErrorClass::CustomerData => {
+                // The authKey belongs to another customerKey (or the key is not one Toss
+                // accepts): a customer can cause this at will, so it is no outage and no alarm.
+                warn!(code = %code, "Toss refused the billing-key issue for this customer's data");
+                Ok(RegistrationOutcome::Failed {
+                    code: codes::CUSTOMER_MISMATCH.into(),
+                })
             }
             ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed => {
                 // Not recorded: loading the page again retries with the same idempotency key.
@@ -365,7 +377,6 @@ impl Billing {
             ErrorClass::SoftDecline
             | ErrorClass::NeedsNewCard
             | ErrorClass::Rejected
-            | ErrorClass::CustomerData
             | ErrorClass::NotFound => {
                 info!(code = %code, "card registration rejected");
                 let record = RedirectRecord {

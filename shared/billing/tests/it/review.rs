@@ -677,3 +677,37 @@ async fn a_run_in_which_many_customers_data_is_refused_stops_as_for_our_own_faul
         "nothing but the first months was charged"
     );
 }
+
+// ---- issue 14, finding 5 -----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_card_registration_toss_refuses_on_our_side_sends_the_customer_our_own_code_never_tosss()
+{
+    let w = World::new().await;
+    for (customer, status, toss_code, ours) in [
+        ("user_i5_key", 401, "UNAUTHORIZED_KEY", "SERVICE_ERROR"),
+        (
+            "user_i5_cus",
+            400,
+            "NOT_MATCHES_CUSTOMER_KEY",
+            "CUSTOMER_MISMATCH",
+        ),
+    ] {
+        w.sandbox.sandbox().set_faults(faults(vec![FaultRule {
+            customer_key: Some(customer.into()),
+            ..rule(Endpoint::Issue, None, false, error(status, toss_code))
+        }]));
+
+        let outcome = w
+            .billing
+            .register_card(&w.redirect(customer, TestCard::Ok), Utc::now())
+            .await
+            .unwrap();
+
+        assert_eq!(
+            outcome,
+            billing::RegistrationOutcome::Failed { code: ours.into() },
+            "{toss_code}"
+        );
+    }
+}
