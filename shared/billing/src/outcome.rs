@@ -97,6 +97,19 @@ fn of_error(source: Source, error: &toss::Error) -> ChargeOutcome {
         }
         _ => {}
     }
+    by_class(class, code, message, |code, message| {
+        ChargeOutcome::Unknown { code, message }
+    })
+}
+
+/// What Toss's refusal of a charge means, by the code's class. `undecided` is what a class
+/// that says nothing for sure (unknown outcome, already processed, not found) becomes.
+fn by_class(
+    class: ErrorClass,
+    code: String,
+    message: String,
+    undecided: impl FnOnce(String, String) -> ChargeOutcome,
+) -> ChargeOutcome {
     match class {
         ErrorClass::SoftDecline => ChargeOutcome::Declined {
             kind: DeclineKind::Soft,
@@ -111,7 +124,7 @@ fn of_error(source: Source, error: &toss::Error) -> ChargeOutcome {
         ErrorClass::OurFault => ChargeOutcome::OurFault { code, message },
         ErrorClass::CustomerData => ChargeOutcome::CustomerRefused { code, message },
         ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed | ErrorClass::NotFound => {
-            ChargeOutcome::Unknown { code, message }
+            undecided(code, message)
         }
     }
 }
@@ -155,25 +168,12 @@ fn of_failed_payment(payment: &Payment) -> ChargeOutcome {
         return ChargeOutcome::Review { code, message };
     };
     let (code, message) = text(&failure.code, &failure.message);
-    match toss::class::class_of_code(Operation::Charge, &toss::ErrorCode::parse(&code)) {
-        ErrorClass::SoftDecline => ChargeOutcome::Declined {
-            kind: DeclineKind::Soft,
-            code,
-            message,
-        },
-        ErrorClass::NeedsNewCard | ErrorClass::Rejected => ChargeOutcome::Declined {
-            kind: DeclineKind::NeedsNewCard,
-            code,
-            message,
-        },
-        ErrorClass::OurFault => ChargeOutcome::OurFault { code, message },
-        ErrorClass::CustomerData => ChargeOutcome::CustomerRefused { code, message },
-        // A failed payment whose reason the table cannot place (transient, or a code we have
-        // never seen): neither a decline nor ours for sure.
-        ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed | ErrorClass::NotFound => {
-            ChargeOutcome::Review { code, message }
-        }
-    }
+    let class = toss::class::class_of_code(Operation::Charge, &toss::ErrorCode::parse(&code));
+    // A failed payment whose reason the table cannot place (transient, or a code we have
+    // never seen) is neither a decline nor ours for sure: an operator decides.
+    by_class(class, code, message, |code, message| {
+        ChargeOutcome::Review { code, message }
+    })
 }
 
 #[cfg(test)]
