@@ -22,9 +22,25 @@ fuzz_target!(|data: &[u8]| {
         );
         let auth = q.auth_key.expose_secret();
         assert!(!auth.is_empty() && auth.len() <= 300, "authKey length");
-        assert!(auth.bytes().all(|b| b.is_ascii_graphic()), "authKey characters");
-        for v in [&q.customer_email, &q.customer_name].into_iter().flatten() {
+        assert!(
+            auth.bytes().all(|b| b.is_ascii_graphic()),
+            "authKey characters"
+        );
+        let email = q.customer_email.as_ref().map(|e| e.as_str());
+        let name = q.customer_name.as_ref().map(|n| n.as_str());
+        for v in [email, name].into_iter().flatten() {
             assert!(!v.chars().any(char::is_control), "no control characters");
+            assert!(
+                !v.chars()
+                    .any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')),
+                "no invisible formatting characters"
+            );
+        }
+        if let Some(email) = email {
+            assert!(
+                email.len() <= 100 && email.is_ascii(),
+                "customerEmail fits a receipt"
+            );
         }
     }
     if let Ok(q) = query::FailQuery::parse(raw) {
