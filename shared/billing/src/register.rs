@@ -245,6 +245,7 @@ impl Billing {
         self.store
             .update_from_redirect(&mut sub, attempt.as_ref(), &record)
             .await?;
+        let retired_a_key = !sub.retired_billing_keys.is_empty();
         let outcome = match attempt {
             None => {
                 info!(subscription = %id, "card replaced on an active subscription; nothing charged");
@@ -259,12 +260,16 @@ impl Billing {
             }
         };
         // The replaced key stays listed on the subscription until Toss confirms its deletion;
-        // if this fails, the sweep deletes it.
-        if let Some(fresh) = self.store.subscription(&id).await?
-            && !fresh.retired_billing_keys.is_empty()
-            && let Err(e) = self.delete_retired_keys(fresh, now).await
-        {
-            warn!(error = %e, "could not delete the replaced billing key yet; the sweep retries");
+        // whatever fails here (the customer's outcome is already decided), the sweep deletes it.
+        if retired_a_key {
+            let deleted = match self.store.subscription(&id).await {
+                Ok(Some(fresh)) => self.delete_retired_keys(fresh, now).await.map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = deleted {
+                warn!(error = %e, "could not delete the replaced billing key yet; the sweep retries");
+            }
         }
         Ok(outcome)
     }
