@@ -116,7 +116,17 @@ impl Config {
         let order_name =
             var(&lookup, "PLAN_ORDER_NAME").unwrap_or_else(|| "Pro 월 구독".to_owned());
         let credits = number(&lookup, "PLAN_CREDITS", 30u32, 0..=1_000_000)?;
-        let plan = Plan::new(Krw::new(amount), order_name, credits)?;
+        let rollover = match var(&lookup, "PLAN_CREDITS_ROLLOVER").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "PLAN_CREDITS_ROLLOVER",
+                    "must be true or false",
+                ));
+            }
+        };
+        let plan = Plan::new(Krw::new(amount), order_name, credits)?.with_rollover(rollover);
         let dunning = match var(&lookup, "DUNNING_RETRY_DAYS") {
             Some(v) => DunningPolicy::parse(&v)?,
             // An explicitly empty value means "no retries"; unset means the default.

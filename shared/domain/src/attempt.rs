@@ -111,6 +111,8 @@ pub struct ChargeAttempt {
     pub lease: Option<Lease>,
     pub payment_key: Option<PaymentKey>,
     pub approved_at: Option<DateTime<Utc>>,
+    /// The card sales slip Toss issued for an approved charge.
+    pub receipt_url: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub reconcile_count: u32,
@@ -148,6 +150,7 @@ impl ChargeAttempt {
             lease: Some(lease),
             payment_key: None,
             approved_at: None,
+            receipt_url: None,
             error_code: None,
             error_message: None,
             reconcile_count: 0,

@@ -7,6 +7,7 @@
 mod attempt;
 mod checkout;
 mod contact;
+mod credits;
 mod ids;
 mod money;
 mod period;
@@ -16,6 +17,7 @@ mod subscription;
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
 pub use checkout::{CUSTOMER_KEY_ENTROPY, Checkout, CheckoutRefusal, CheckoutState, STATE_ENTROPY};
 pub use contact::{ContactError, CustomerName, Email};
+pub use credits::{CreditChange, CreditEntry, replay_balance};
 pub use ids::{
     AuthKey, BillingKey, CardRef, CustomerKey, IdError, IdempotencyKey, OrderId, PaymentKey,
     SubscriptionId,

@@ -24,6 +24,9 @@ pub struct Plan {
     amount: Krw,
     order_name: String,
     credits: u32,
+    /// Unused credits carry over into the next period (`PLAN_CREDITS_ROLLOVER=true`); by
+    /// default a paid period resets the balance to the allowance.
+    rollover: bool,
 }
 
 impl Plan {
@@ -57,7 +60,19 @@ impl Plan {
             amount,
             order_name,
             credits,
+            rollover: false,
         })
+    }
+
+    /// The same plan with unused credits carried over (`true`) or expiring (`false`).
+    #[must_use]
+    pub fn with_rollover(mut self, rollover: bool) -> Self {
+        self.rollover = rollover;
+        self
+    }
+
+    pub fn credits_roll_over(&self) -> bool {
+        self.rollover
     }
 
     pub fn amount(&self) -> Krw {

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::period::{kst_days_after, period_due_at, period_start};
 use crate::{
-    BillingKey, CustomerKey, CustomerName, DunningPolicy, Email, OrderId, Plan, SubscriptionId,
+    BillingKey, CreditChange, CreditEntry, CustomerKey, CustomerName, DunningPolicy, Email, OrderId,
+    Plan, SubscriptionId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub enum CancelReason {
     DunningExhausted,
     /// The first charge never succeeded and nobody finished the checkout in time.
     Abandoned,
+    /// The customer canceled an unpaid (`incomplete` or `past_due`) subscription.
+    Customer,
 }
 
 impl CancelReason {
@@ -57,11 +60,17 @@ impl CancelReason {
             Self::PeriodEnd => "period_end",
             Self::DunningExhausted => "dunning_exhausted",
             Self::Abandoned => "abandoned",
+            Self::Customer => "customer",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::PeriodEnd, Self::DunningExhausted, Self::Abandoned]
+        [
+            Self::PeriodEnd,
+            Self::DunningExhausted,
+            Self::Abandoned,
+            Self::Customer,
+        ]
             .into_iter()
             .find(|r| r.as_str() == value)
     }
@@ -136,8 +145,16 @@ pub struct Subscription {
     /// When the sweep should next act; `None` when there is nothing to do.
     pub next_charge_at: Option<DateTime<Utc>>,
     pub current_period_end: Option<DateTime<Utc>>,
-    /// Plan credits granted so far, one grant per paid period.
+    /// The credits balance: the current period's allowance (plus carried-over credits with
+    /// rollover) less what was consumed. Only ever changed together with a [`CreditEntry`].
     pub credits: u64,
+    /// Credits consumed since the current period was granted (a statutory withdrawal needs
+    /// none used).
+    pub credits_used_in_period: u64,
+    /// Ledger entries of changes made to this value and not yet written: the store writes them
+    /// in the same transaction as the subscription and clears the list. Never stored on the
+    /// subscription's item.
+    pub pending_credits: Vec<CreditEntry>,
     pub cancel_at_period_end: bool,
     pub dunning: Option<Dunning>,
     /// Set while an operator must look (see [`Hold`]).
@@ -175,6 +192,8 @@ impl Subscription {
             next_charge_at: Some(now),
             current_period_end: None,
             credits: 0,
+            credits_used_in_period: 0,
+            pending_credits: Vec::new(),
             cancel_at_period_end: false,
             dunning: None,
             hold: None,
@@ -249,7 +268,7 @@ impl Subscription {
         self.next_period = period + 1;
         self.attempts = 0;
         self.dunning = None;
-        self.credits = self.credits.saturating_add(u64::from(plan.credits()));
+        self.grant_period_credits(period, plan, approved_at);
         self.current_period_end = Some(period_start(anchor, period + 1));
         self.next_charge_at = Some(period_due_at(anchor, period + 1));
         self.touch(approved_at);
@@ -307,6 +326,12 @@ impl Subscription {
     ///
     /// [`billing_key_deleted`]: Self::billing_key_deleted
     pub fn cancel(&mut self, reason: CancelReason, at: DateTime<Utc>) {
+        if self.status != Status::Canceled && self.credits > 0 {
+            // A canceled subscription's credits cannot be spent: they lapse with it.
+            let expired = self.credits;
+            self.credits = 0;
+            self.record_credits(CreditChange::Expire, expired, None, "canceled".into(), at);
+        }
         self.status = Status::Canceled;
         self.cancel_reason = Some(reason);
         self.canceled_at = Some(at);
@@ -341,6 +366,27 @@ impl Subscription {
     pub fn release_hold(&mut self, at: DateTime<Utc>) {
         self.hold = None;
         self.next_charge_at = Some(at);
+        self.touch(at);
+    }
+
+    /// The customer asked to stop at the end of the paid period: the sweep ends it then,
+    /// without charging.
+    pub fn schedule_cancel(&mut self, at: DateTime<Utc>) {
+        self.cancel_at_period_end = true;
+        self.touch(at);
+    }
+
+    /// Whether a scheduled cancel can still be taken back at `now`: only while the paid
+    /// period lasts.
+    pub fn resumable(&self, now: DateTime<Utc>) -> bool {
+        self.status == Status::Active
+            && self.cancel_at_period_end
+            && self.current_period_end.is_some_and(|end| now < end)
+    }
+
+    /// Takes back a scheduled cancel (see [`resumable`](Self::resumable)).
+    pub fn resume(&mut self, at: DateTime<Utc>) {
+        self.cancel_at_period_end = false;
         self.touch(at);
     }
 
@@ -383,6 +429,65 @@ impl Subscription {
     /// Whether a newly registered card should be charged at once.
     pub fn charges_on_new_card(&self) -> bool {
         self.hold.is_none() && matches!(self.status, Status::Incomplete | Status::PastDue)
+    }
+
+    /// A paid period's allowance: without rollover the unused credits expire first, in the
+    /// same write.
+    fn grant_period_credits(&mut self, period: u32, plan: &Plan, at: DateTime<Utc>) {
+        let reference = format!("period-{period}");
+        if !plan.credits_roll_over() && self.credits > 0 {
+            let expired = self.credits;
+            self.credits = 0;
+            self.record_credits(
+                CreditChange::Expire,
+                expired,
+                period.checked_sub(1),
+                reference.clone(),
+                at,
+            );
+        }
+        let granted = u64::from(plan.credits());
+        self.credits = self.credits.saturating_add(granted);
+        self.credits_used_in_period = 0;
+        if granted > 0 {
+            self.record_credits(CreditChange::Grant, granted, Some(period), reference, at);
+        }
+    }
+
+    /// Takes back up to `amount` of the current balance (a refunded period's credits).
+    /// Returns how many were taken; nothing is recorded when there is nothing to take.
+    pub fn revoke_credits(
+        &mut self,
+        amount: u64,
+        period: Option<u32>,
+        reference: String,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        let taken = amount.min(self.credits);
+        if taken > 0 {
+            self.credits -= taken;
+            self.record_credits(CreditChange::Revoke, taken, period, reference, at);
+            self.touch(at);
+        }
+        taken
+    }
+
+    fn record_credits(
+        &mut self,
+        change: CreditChange,
+        amount: u64,
+        period: Option<u32>,
+        reference: String,
+        at: DateTime<Utc>,
+    ) {
+        self.pending_credits.push(CreditEntry {
+            change,
+            amount,
+            balance: Some(self.credits),
+            period,
+            reference,
+            at,
+        });
     }
 
     fn touch(&mut self, at: DateTime<Utc>) {
@@ -447,12 +552,70 @@ mod tests {
     }
 
     #[test]
-    fn each_paid_period_adds_the_plans_credits_once_and_keeps_the_anchor_day() {
+    fn with_rollover_unused_credits_add_up_and_nothing_expires() {
         let anchor = kst("2026-01-31T10:00:00+09:00");
         let mut s = active_since(anchor);
+        let rolling = plan().with_rollover(true);
+        s.apply_success(1, kst("2026-02-28T09:00:05+09:00"), &rolling);
+        s.apply_success(2, kst("2026-03-31T09:00:05+09:00"), &rolling);
+        assert_eq!(s.credits, 90);
+        assert!(
+            s.pending_credits
+                .iter()
+                .all(|e| e.change == CreditChange::Grant)
+        );
+        assert_eq!(crate::replay_balance(&s.pending_credits), Some(90));
+    }
+
+    #[test]
+    fn ending_a_subscription_expires_its_credits_once_and_a_scheduled_cancel_can_be_taken_back()
+    {
+        let anchor = kst("2026-01-31T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        let in_period = kst("2026-02-10T00:00:00+09:00");
+        s.schedule_cancel(in_period);
+        assert!(s.resumable(in_period));
+        assert!(!s.resumable(kst("2026-02-28T10:00:00+09:00")), "period over");
+        s.resume(in_period);
+        assert!(!s.cancel_at_period_end && !s.resumable(in_period));
+
+        s.cancel(CancelReason::Customer, in_period);
+        s.cancel(CancelReason::Customer, in_period);
+        assert_eq!(s.credits, 0);
+        let expiries: Vec<_> = s
+            .pending_credits
+            .iter()
+            .filter(|e| e.change == CreditChange::Expire)
+            .map(|e| (e.amount, e.reference.as_str()))
+            .collect();
+        assert_eq!(expiries, [(30, "canceled")]);
+        assert_eq!(crate::replay_balance(&s.pending_credits), Some(0));
+        assert_eq!(CancelReason::parse("customer"), Some(CancelReason::Customer));
+    }
+
+    #[test]
+    fn each_paid_period_resets_the_allowance_and_keeps_the_anchor_day() {
+        let anchor = kst("2026-01-31T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        s.credits -= 12;
+        s.pending_credits.clear();
         s.apply_success(1, kst("2026-02-28T09:00:05+09:00"), &plan());
         s.apply_success(2, kst("2026-03-31T09:00:05+09:00"), &plan());
-        assert_eq!(s.credits, 90);
+        assert_eq!(s.credits, 30);
+        let changes: Vec<_> = s
+            .pending_credits
+            .iter()
+            .map(|e| (e.change, e.amount, e.period, e.balance))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (CreditChange::Expire, 18, Some(0), Some(0)),
+                (CreditChange::Grant, 30, Some(1), Some(30)),
+                (CreditChange::Expire, 30, Some(1), Some(0)),
+                (CreditChange::Grant, 30, Some(2), Some(30)),
+            ]
+        );
         assert_eq!(s.anchor, Some(anchor));
         assert_eq!(s.next_charge_at, Some(kst("2026-04-30T00:00:00+09:00")));
         assert_eq!(s.current_period_end, Some(kst("2026-04-30T10:00:00+09:00")));

@@ -9,9 +9,9 @@
 //! 30 minutes are over; until TTL removes it, `expires_at` is what the condition checks.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::Put;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use domain::{Checkout, CustomerKey};
+use domain::{Checkout, CustomerKey, Subscription, SubscriptionId};
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::{n, s};
@@ -35,6 +35,17 @@ struct UserItem {
     sk: String,
     customer_key: String,
     created_at: String,
+    /// The user's latest subscription, set in the transaction that starts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subscription_id: Option<String>,
+}
+
+/// What the table knows about a signed-in user: one read for the pointer, one for the
+/// subscription.
+#[derive(Debug, Clone, Default)]
+pub struct UserView {
+    pub customer_key: Option<CustomerKey>,
+    pub subscription: Option<Subscription>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,6 +91,7 @@ impl Store {
             sk: USER_SK.to_owned(),
             customer_key: candidate.to_string(),
             created_at: time::format(now),
+            subscription_id: None,
         };
         let put = Put::builder()
             .table_name(&self.table)
@@ -96,6 +108,53 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The user's customer key and latest subscription, if any.
+    pub async fn user_view(&self, user_id: &str) -> Result<UserView, Error> {
+        let Some(item) = self.get(user_pk(user_id), USER_SK).await? else {
+            return Ok(UserView::default());
+        };
+        let user: UserItem = from_item(item)?;
+        let customer_key = CustomerKey::parse(user.customer_key)
+            .map_err(|_| Error::corrupt(user.pk.clone(), "customer_key is invalid"))?;
+        let subscription = match user.subscription_id {
+            Some(id) => {
+                let id = SubscriptionId::parse(id)
+                    .map_err(|_| Error::corrupt(user.pk.clone(), "subscription_id is invalid"))?;
+                self.subscription(&id).await?
+            }
+            None => None,
+        };
+        Ok(UserView {
+            customer_key: Some(customer_key),
+            subscription,
+        })
+    }
+
+    /// The write that points the user at a subscription it just started (in that start's
+    /// transaction). It never moves a user to another customer key.
+    pub(crate) fn point_user_to(
+        &self,
+        user_id: &str,
+        customer_key: &CustomerKey,
+        id: &SubscriptionId,
+        at: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user_id)))
+            .key("sk", s(USER_SK))
+            .update_expression(
+                "SET customer_key = :ck, subscription_id = :id,                  created_at = if_not_exists(created_at, :at)",
+            )
+            .condition_expression("attribute_not_exists(pk) OR customer_key = :ck")
+            .expression_attribute_values(":ck", s(customer_key.to_string()))
+            .expression_attribute_values(":id", s(id.to_string()))
+            .expression_attribute_values(":at", s(time::format(at)))
+            .build()
+            .map_err(|e| Error::corrupt("(user update)", e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Stores a started checkout; its state hash must be new.

@@ -152,6 +152,44 @@ impl Store {
         self.query_attempts(id, ATTEMPT_PREFIX).await
     }
 
+    /// Up to `limit` ledger entries, newest first, starting after `(period, attempt)`; the
+    /// second value is where the next page starts, `None` after the last entry.
+    pub async fn attempts_page(
+        &self,
+        id: &SubscriptionId,
+        limit: u32,
+        after: Option<(u32, u32)>,
+    ) -> Result<(Vec<ChargeAttempt>, Option<(u32, u32)>), Error> {
+        let pk = subscription_pk(id);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(ATTEMPT_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
+        if let Some((period, attempt)) = after {
+            query = query
+                .exclusive_start_key("pk", s(pk))
+                .exclusive_start_key("sk", s(attempt_sk(period, attempt)));
+        }
+        let out = query.send().await.map_err(|e| Error::service("Query", e))?;
+        let mut attempts = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let attempt: ChargeAttempt = from_item::<AttemptItem>(item)?.try_into()?;
+            attempts.push(attempt);
+        }
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| attempts.last().map(|a| (a.period, a.attempt)))
+            .flatten();
+        Ok((attempts, next))
+    }
+
     async fn query_attempts(
         &self,
         id: &SubscriptionId,
@@ -272,10 +310,15 @@ impl Store {
     }
 
     async fn transact(&self, puts: Vec<Put>) -> Result<(), Error> {
-        let items = puts
-            .into_iter()
-            .map(|p| TransactWriteItem::builder().put(p).build())
-            .collect();
+        self.transact_items(
+            puts.into_iter()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .collect(),
+        )
+        .await
+    }
+
+    pub(crate) async fn transact_items(&self, items: Vec<TransactWriteItem>) -> Result<(), Error> {
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
@@ -308,6 +351,7 @@ impl Store {
     pub async fn start_subscription(
         &self,
         sub: &mut Subscription,
+        user_id: &str,
         replaces: Option<&SubscriptionId>,
         first_attempt: &ChargeAttempt,
         redirect: &RedirectRecord,
@@ -330,14 +374,18 @@ impl Store {
         }
         .build()
         .map_err(|e| Error::corrupt("(customer put)", e.to_string()))?;
-        self.transact(vec![
+        let mut items: Vec<TransactWriteItem> = vec![
             self.put_subscription(sub)?,
             pointer,
             self.put_new_attempt(first_attempt)?,
             self.put_new_redirect(redirect)?,
-        ])
-        .await?;
-        sub.version += 1;
+        ]
+        .into_iter()
+        .map(|p| TransactWriteItem::builder().put(p).build())
+        .collect();
+        items.push(self.point_user_to(user_id, &sub.customer_key, &sub.id, sub.created_at)?);
+        self.transact_items(items).await?;
+        saved(sub);
         Ok(())
     }
 
@@ -356,8 +404,9 @@ impl Store {
         if let Some(a) = attempt {
             puts.push(self.put_new_attempt(a)?);
         }
+        puts.extend(self.put_new_credit_entries(sub)?);
         self.transact(puts).await?;
-        sub.version += 1;
+        saved(sub);
         Ok(())
     }
 
@@ -368,8 +417,14 @@ impl Store {
 
     /// Saves a subscription if nobody changed it since it was read (optimistic locking).
     pub async fn save_subscription(&self, sub: &mut Subscription) -> Result<(), Error> {
-        self.put(self.put_subscription(sub)?).await?;
-        sub.version += 1;
+        let mut puts = vec![self.put_subscription(sub)?];
+        puts.extend(self.put_new_credit_entries(sub)?);
+        if puts.len() == 1 {
+            self.put(puts.remove(0)).await?;
+        } else {
+            self.transact(puts).await?;
+        }
+        saved(sub);
         Ok(())
     }
 
@@ -415,14 +470,21 @@ impl Store {
         attempt: &ChargeAttempt,
         owner: &str,
     ) -> Result<(), Error> {
-        self.transact(vec![
+        let mut puts = vec![
             self.put_owned_attempt(attempt, owner)?,
             self.put_subscription(sub)?,
-        ])
-        .await?;
-        sub.version += 1;
+        ];
+        puts.extend(self.put_new_credit_entries(sub)?);
+        self.transact(puts).await?;
+        saved(sub);
         Ok(())
     }
+}
+
+/// After a successful write: the stored version, and no credit entries left to write.
+fn saved(sub: &mut Subscription) {
+    sub.version += 1;
+    sub.pending_credits.clear();
 }
 
 fn put_error(err: SdkError<PutItemError>) -> Error {

@@ -12,6 +12,8 @@
 //! | auth redirect   | `AUTH#<sha256>`     | `AUTH`                      |
 //! | user            | `USER#<user id>`    | `USER`                      |
 //! | checkout        | `CHECKOUT#<sha256>` | `CHECKOUT`                  |
+//! | credit entry    | `SUB#<id>`          | `CRD#<at>#<change>#<ref>`   |
+//! | idempotency key | `USER#<user id>`    | `IDEM#<sha256>`             |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
 //! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
@@ -19,11 +21,14 @@
 //! needs a migration.
 
 mod checkout;
+mod credits;
 mod dynamo;
 mod error;
 mod item;
 mod time;
 
+pub use checkout::UserView;
+pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyRecord};
 pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;

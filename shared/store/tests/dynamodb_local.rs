@@ -66,7 +66,7 @@ async fn started(store: &Store, n: u32, now: DateTime<Utc>) -> (Subscription, Ch
     let first = attempt(&sub, 0, 1, "api", now);
     let record = redirect(&sub, &format!("h{n}"), now);
     store
-        .start_subscription(&mut sub, None, &first, &record)
+        .start_subscription(&mut sub, &format!("user_of_{n}"), None, &first, &record)
         .await
         .unwrap();
     (sub, first)
@@ -107,7 +107,7 @@ async fn a_second_live_subscription_for_the_same_customer_is_refused_and_nothing
 
     let record = redirect(&twin, "h3", now);
     let err = store
-        .start_subscription(&mut twin, None, &first, &record)
+        .start_subscription(&mut twin, "user_store_twin", None, &first, &record)
         .await
         .unwrap_err();
 
