@@ -24,6 +24,22 @@ pub enum ApiError {
         code: &'static str,
         message: &'static str,
     },
+    /// The body is larger than the route accepts (413).
+    #[error("the body is too large")]
+    TooLarge,
+    /// A body that is not JSON (415).
+    #[error("the body must be JSON")]
+    NotJson,
+    /// The request is valid but the subscription's state refuses it (409, or 422 for a
+    /// reused idempotency key, or 503 when it was too busy); `detail` adds fields to the
+    /// error object (the balance of an insufficient consumption, say).
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+        detail: Option<serde_json::Map<String, serde_json::Value>>,
+    },
     /// Something failed on our side. Logged with its cause chain; answered as a bare 500.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -49,6 +65,22 @@ impl ApiError {
                 "this method is not allowed here",
             ),
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the body is too large",
+            ),
+            ApiError::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be application/json",
+            ),
+            ApiError::Refused {
+                status,
+                code,
+                message,
+                ..
+            } => (*status, code, message),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
@@ -68,7 +100,19 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, code, message) = self.parts();
-        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), code.into());
+        error.insert("message".into(), message.into());
+        if let ApiError::Refused {
+            detail: Some(detail),
+            ..
+        } = &self
+        {
+            for (k, v) in detail {
+                error.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -134,13 +134,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_query_redirects_to_the_fail_url_without_touching_toss_or_the_table() {
-        let mut request = event("success");
-        *request.uri_mut() = "/billing/success?customerKey=x&authKey=k".parse().unwrap();
-        let response = send(request).await;
-        assert_eq!(
-            location(&response),
-            "https://app.example/billing/failed?code=INVALID_REQUEST"
-        );
+        // The table and Toss are unreachable here: an answer other than SERVICE_ERROR proves
+        // the refusal came before either was asked.
+        let state = "0".repeat(64);
+        for (query, code) in [
+            ("customerKey=x&authKey=k".to_owned(), "INVALID_STATE"),
+            (format!("state=XYZ&customerKey=x&authKey=k"), "INVALID_STATE"),
+            (format!("state={state}&state={state}&customerKey=x&authKey=k"), "INVALID_REQUEST"),
+            (format!("state={state}&customerKey=%ED%95%9C&authKey=k"), "INVALID_REQUEST"),
+            (format!("state={state}&customerKey=user_1"), "INVALID_REQUEST"),
+        ] {
+            let mut request = event("success");
+            *request.uri_mut() = format!("/billing/success?{query}").parse().unwrap();
+            let response = send(request).await;
+            assert_eq!(
+                location(&response),
+                format!("https://app.example/billing/failed?code={code}"),
+                "{query}"
+            );
+        }
     }
 
     #[tokio::test]

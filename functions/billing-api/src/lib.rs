@@ -4,6 +4,7 @@
 //! - `GET /billing/success`, `GET /billing/fail`: Toss's billing-auth redirects (product §6);
 //! - `/v1/*`: the app's API, for a caller with a verified bearer token (product §10).
 
+mod account;
 mod config;
 mod error;
 mod extract;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use domain::{AuthKey, CustomerKey, CustomerName, Email};
+use domain::{AuthKey, CheckoutState, CustomerKey, CustomerName, Email};
 
 /// Longest query string accepted (authKey ≤300 + customerKey ≤50 + e-mail/name ≤100 each,
 /// percent-encoded, plus whatever the app's own success URL carries).
@@ -23,6 +23,9 @@ pub(crate) enum QueryError {
     Repeated(&'static str),
     #[error("{0}")]
     Invalid(String),
+    /// The checkout `state` is missing or cannot be one of ours (`INVALID_STATE`).
+    #[error("the checkout state is missing or malformed")]
+    State,
 }
 
 /// Decoded parameters, each name at most once (repeats of a name we read are refused).
@@ -60,9 +63,10 @@ impl Params {
     }
 }
 
-/// `GET /billing/success?customerKey=…&authKey=…[&customerEmail=…][&customerName=…]`
+/// `GET /billing/success?state=…&customerKey=…&authKey=…[&customerEmail=…][&customerName=…]`
 #[derive(Debug)]
 pub(crate) struct SuccessQuery {
+    pub state: CheckoutState,
     pub customer_key: CustomerKey,
     pub auth_key: AuthKey,
     pub customer_email: Option<Email>,
@@ -72,6 +76,10 @@ pub(crate) struct SuccessQuery {
 impl SuccessQuery {
     pub(crate) fn parse(raw: &str) -> Result<Self, QueryError> {
         let p = Params::parse(raw)?;
+        let state = p
+            .optional("state")?
+            .and_then(|v| CheckoutState::parse(v).ok())
+            .ok_or(QueryError::State)?;
         let customer_key = CustomerKey::parse(p.required("customerKey")?)
             .map_err(|e| QueryError::Invalid(e.to_string()))?;
         let auth_key = AuthKey::parse(p.required("authKey")?)
@@ -87,6 +95,7 @@ impl SuccessQuery {
             .map(name)
             .transpose()?;
         Ok(Self {
+            state,
             customer_key,
             auth_key,
             customer_email,
@@ -120,6 +129,51 @@ impl FailQuery {
     }
 }
 
+/// `GET /v1/payments?limit=…&cursor=…`: `limit` 1–100 (default 20), `cursor` as a previous
+/// page's `nextCursor` gave it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PaymentsQuery {
+    pub limit: u32,
+    pub after: Option<(u32, u32)>,
+}
+
+impl PaymentsQuery {
+    pub(crate) const DEFAULT_LIMIT: u32 = 20;
+    pub(crate) const MAX_LIMIT: u32 = 100;
+
+    pub(crate) fn parse(raw: &str) -> Result<Self, QueryError> {
+        let p = Params::parse(raw)?;
+        let limit = match p.optional("limit")? {
+            None => Self::DEFAULT_LIMIT,
+            Some(v) => small_number(v)
+                .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
+                .ok_or_else(|| QueryError::Invalid("limit must be 1 to 100".into()))?,
+        };
+        let after = p
+            .optional("cursor")?
+            .map(|v| {
+                v.split_once('.')
+                    .and_then(|(a, b)| Some((small_number(a)?, small_number(b)?)))
+                    .ok_or_else(|| QueryError::Invalid("cursor is not one this API gave".into()))
+            })
+            .transpose()?;
+        Ok(Self { limit, after })
+    }
+
+    /// The `nextCursor` for a page ending at `(period, attempt)`.
+    pub(crate) fn cursor(after: (u32, u32)) -> String {
+        format!("{}.{}", after.0, after.1)
+    }
+}
+
+/// Plain decimal digits (no sign, no spaces), at most 10 of them, that fit a `u32`.
+fn small_number(v: &str) -> Option<u32> {
+    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
 fn email(value: &str) -> Result<Email, QueryError> {
     Email::parse(value).map_err(|e| QueryError::Invalid(e.to_string()))
 }
@@ -132,9 +186,37 @@ fn name(value: &str) -> Result<CustomerName, QueryError> {
 mod tests {
     use super::*;
 
+    const STATE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A success query behind a well-formed state: what the rest of the parser makes of it.
+    fn success(raw: &str) -> Result<SuccessQuery, QueryError> {
+        SuccessQuery::parse(&format!("state={STATE}&{raw}"))
+    }
+
+    #[test]
+    fn the_checkout_state_is_required_first_and_must_have_its_exact_shape() {
+        let q = success("customerKey=user_2abc&authKey=k1").unwrap();
+        assert_eq!(q.state.expose_secret(), STATE);
+        for raw in [
+            String::new(),
+            "customerKey=user_2abc&authKey=k1".to_owned(),
+            format!("state=&customerKey=user_2abc&authKey=k1"),
+            format!("state={}&customerKey=user_2abc&authKey=k1", STATE.to_uppercase()),
+            format!("state={}&customerKey=user_2abc&authKey=k1", &STATE[1..]),
+            format!("state={STATE}0&customerKey=user_2abc&authKey=k1"),
+        ] {
+            assert_eq!(SuccessQuery::parse(&raw).unwrap_err(), QueryError::State, "{raw}");
+        }
+        assert_eq!(
+            success(&format!("state={STATE}&customerKey=u1&authKey=k")).unwrap_err(),
+            QueryError::Repeated("state")
+        );
+        assert!(!QueryError::State.to_string().contains(STATE));
+    }
+
     #[test]
     fn a_redirect_from_toss_parses_into_domain_types() {
-        let q = SuccessQuery::parse("customerKey=user_2abc&authKey=bln_8dk2Lq&customerEmail=a%40b.co&customerName=%EA%B9%80%ED%86%A0%EC%8A%A4").unwrap();
+        let q = success("customerKey=user_2abc&authKey=bln_8dk2Lq&customerEmail=a%40b.co&customerName=%EA%B9%80%ED%86%A0%EC%8A%A4").unwrap();
         assert_eq!(q.customer_key.as_str(), "user_2abc");
         assert_eq!(q.auth_key.expose_secret(), "bln_8dk2Lq");
         assert_eq!(q.customer_email.as_ref().map(Email::as_str), Some("a@b.co"));
@@ -146,7 +228,7 @@ mod tests {
 
     #[test]
     fn parameters_the_app_added_to_its_success_url_are_ignored() {
-        assert!(SuccessQuery::parse("billingMethod=CARD&customerKey=user_2abc&authKey=k1").is_ok());
+        assert!(success("billingMethod=CARD&customerKey=user_2abc&authKey=k1").is_ok());
     }
 
     #[test]
@@ -171,7 +253,7 @@ mod tests {
             (long.as_str(), QueryError::TooLong),
         ];
         for (raw, expected) in cases {
-            assert_eq!(SuccessQuery::parse(raw).unwrap_err(), expected, "{raw:.60}");
+            assert_eq!(success(raw).unwrap_err(), expected, "{raw:.60}");
         }
         for raw in [
             "customerKey=%ED%95%9C&authKey=k",
@@ -181,7 +263,7 @@ mod tests {
             "customerKey=user_1&authKey=k&customerEmail=nope",
             "customerKey=user_1&authKey=k&customerName=a%00b",
         ] {
-            let err = SuccessQuery::parse(raw).unwrap_err();
+            let err = success(raw).unwrap_err();
             assert!(matches!(err, QueryError::Invalid(_)), "{raw}: {err:?}");
             assert!(!err.to_string().contains("space"), "{err}");
         }

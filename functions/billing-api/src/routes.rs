@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use billing::{Registration, RegistrationOutcome, codes};
 use tracing::{error, info, warn};
 
+use crate::account;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::query::{FailQuery, QueryError, SuccessQuery};
@@ -26,6 +27,26 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/billing/fail", get(fail).head(get_only).fallback(get_only))
         .route("/v1/checkout", post(checkout).fallback(post_only))
+        .route(
+            "/v1/subscription",
+            get(account::subscription).head(get_only).fallback(get_only),
+        )
+        .route(
+            "/v1/subscription/cancel",
+            post(account::cancel).fallback(post_only),
+        )
+        .route(
+            "/v1/subscription/resume",
+            post(account::resume).fallback(post_only),
+        )
+        .route(
+            "/v1/credits/consume",
+            post(account::consume).fallback(post_only),
+        )
+        .route(
+            "/v1/payments",
+            get(account::payments).head(get_only).fallback(get_only),
+        )
         .fallback(not_found)
 }
 
@@ -89,11 +110,15 @@ async fn success(Shared(state): Shared<AppState>, RawQuery(query): RawQuery) -> 
 
 fn bad_query(e: &QueryError) -> Redirect {
     warn!(reason = %e, "refused a redirect's query string");
-    Redirect::ToAppFailed("INVALID_REQUEST".into())
+    match e {
+        QueryError::State => Redirect::ToAppFailed(codes::INVALID_STATE.into()),
+        _ => Redirect::ToAppFailed("INVALID_REQUEST".into()),
+    }
 }
 
 async fn register(state: &State, q: SuccessQuery) -> Redirect {
     let registration = Registration {
+        state: q.state,
         customer_key: q.customer_key,
         auth_key: q.auth_key,
         customer_email: q.customer_email,

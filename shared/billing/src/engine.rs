@@ -255,8 +255,11 @@ impl Billing {
                 payment_key,
                 approved_at,
                 amount,
+                receipt_url,
             } => {
                 let approved_at = approved_at.unwrap_or(now);
+                let mut attempt = attempt;
+                attempt.receipt_url = receipt_url;
                 self.record_payment(
                     sub,
                     attempt,

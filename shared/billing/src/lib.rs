@@ -23,6 +23,7 @@ macro_rules! failpoint {
     };
 }
 
+mod account;
 mod checkout;
 mod engine;
 mod error;
@@ -33,6 +34,7 @@ mod register;
 mod summary;
 mod sweep;
 
+pub use account::{ChangeOutcome, ConsumeOutcome, ConsumeRequest, PaymentsPage};
 pub use checkout::StartedCheckout;
 pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};

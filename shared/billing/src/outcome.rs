@@ -39,6 +39,7 @@ pub(crate) enum ChargeOutcome {
         payment_key: PaymentKey,
         approved_at: Option<DateTime<Utc>>,
         amount: Krw,
+        receipt_url: Option<String>,
     },
     /// The card was declined; no money moved. Dunning decides what follows.
     Declined {
@@ -139,6 +140,7 @@ fn of_payment(payment: &Payment, attempt: &ChargeAttempt) -> ChargeOutcome {
             payment_key: payment.payment_key.clone(),
             approved_at: payment.approved_at.map(|t| t.with_timezone(&Utc)),
             amount: payment.total_amount,
+            receipt_url: payment.receipt_url.clone(),
         },
         PaymentStatus::Aborted | PaymentStatus::Expired => of_failed_payment(payment),
         PaymentStatus::Canceled | PaymentStatus::PartialCanceled => {
@@ -401,6 +403,7 @@ mod tests {
             payment_key,
             approved_at,
             amount,
+            ..
         } = got
         else {
             panic!("{got:?}")

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, AuthKey, CustomerKey, IdempotencyKey, Status, Subscription,
-    SubscriptionId,
+    AttemptKind, AttemptStatus, AuthKey, CheckoutRefusal, CheckoutState, CustomerKey,
+    IdempotencyKey, Status, Subscription, SubscriptionId,
 };
 use sha2::{Digest, Sha256};
 use store::RedirectRecord;
@@ -17,6 +17,8 @@ use crate::{Billing, Error};
 /// What the success redirect carried, already parsed at the edge.
 #[derive(Debug, Clone)]
 pub struct Registration {
+    /// The checkout this redirect finishes (product §10.2): nothing reaches Toss without one.
+    pub state: CheckoutState,
     pub customer_key: CustomerKey,
     pub auth_key: AuthKey,
     pub customer_email: Option<domain::Email>,
@@ -38,7 +40,10 @@ pub enum RegistrationOutcome {
 
 /// Our codes for the fail redirect (Toss's own codes pass through as they are).
 pub mod codes {
-    /// The authKey was already used for another customerKey.
+    /// The checkout state is missing, unknown, expired, or was used with another authKey.
+    pub const INVALID_STATE: &str = "INVALID_STATE";
+    /// The redirect's customerKey is not its checkout's, or the authKey was already used for
+    /// another customerKey.
     pub const CUSTOMER_MISMATCH: &str = "CUSTOMER_MISMATCH";
     /// Toss could not be reached or answered inconclusively; loading the page again retries.
     pub const TOSS_UNAVAILABLE: &str = "TOSS_UNAVAILABLE";
@@ -57,6 +62,16 @@ fn auth_key_hash(auth_key: &AuthKey) -> String {
 
 const START_RETRIES: usize = 3;
 
+/// What the checkout says about a success redirect.
+enum Admission {
+    /// Refused before Toss is called; nothing was written.
+    Refused(CheckoutRefusal),
+    /// This redirect was processed before: its recorded result.
+    Replay(RedirectRecord),
+    /// The checkout is now spent on this authKey; `user_id` started it.
+    Admitted { user_id: String },
+}
+
 impl Billing {
     /// Handles one success redirect. Errors are only for our own faults and the table being
     /// unreachable; every customer-side outcome is a [`RegistrationOutcome`].
@@ -67,6 +82,21 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<RegistrationOutcome, Error> {
         let hash = auth_key_hash(&registration.auth_key);
+        let user_id = match self.admit(registration, &hash, now).await? {
+            Admission::Refused(refusal) => {
+                warn!(
+                    code = refusal.code(),
+                    "refused a success redirect before calling Toss"
+                );
+                return Ok(RegistrationOutcome::Failed {
+                    code: refusal.code().into(),
+                });
+            }
+            Admission::Replay(record) => {
+                return self.replay(&record, &registration.customer_key).await;
+            }
+            Admission::Admitted { user_id } => user_id,
+        };
         if let Some(record) = self.store.redirect(&hash).await? {
             return self.replay(&record, &registration.customer_key).await;
         }
@@ -115,6 +145,7 @@ impl Billing {
                 previous => {
                     self.start(
                         registration,
+                        &user_id,
                         previous.map(|s| s.id),
                         &billing.billing_key,
                         masked.clone(),
@@ -149,6 +180,7 @@ impl Billing {
     async fn start(
         &self,
         registration: &Registration,
+        user_id: &str,
         replaces: Option<SubscriptionId>,
         billing_key: &domain::BillingKey,
         masked: Option<String>,
@@ -177,7 +209,7 @@ impl Billing {
             created_at: now,
         };
         self.store
-            .start_subscription(&mut sub, replaces.as_ref(), &attempt, &record)
+            .start_subscription(&mut sub, user_id, replaces.as_ref(), &attempt, &record)
             .await?;
         info!(subscription = %id, "subscription started; charging the first month");
         let settled = self.settle(sub, attempt, owner, Mode::Fresh, now).await;
@@ -345,6 +377,40 @@ impl Billing {
             }
         }
         self.forget_billing_key(key).await;
+    }
+
+    /// Checks the redirect against its checkout before anything else happens: at most one
+    /// read and one conditional write, and a refused redirect writes nothing (issue 14).
+    async fn admit(
+        &self,
+        registration: &Registration,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, Error> {
+        let Some(checkout) = self.store.checkout(&registration.state.hash()).await? else {
+            return Ok(Admission::Refused(CheckoutRefusal::InvalidState));
+        };
+        if checkout.auth_key_hash.as_deref() == Some(hash) {
+            // The same redirect again (a reload, or a second tab): it lands on the first
+            // one's result, even once the checkout has expired.
+            if checkout.customer_key != registration.customer_key {
+                return Ok(Admission::Refused(CheckoutRefusal::CustomerMismatch));
+            }
+            if let Some(record) = self.store.redirect(hash).await? {
+                return Ok(Admission::Replay(record));
+            }
+        }
+        if let Err(refusal) = checkout.admits(&registration.customer_key, hash, now) {
+            return Ok(Admission::Refused(refusal));
+        }
+        match self.store.bind_checkout(&checkout.state_hash, hash, now).await {
+            Ok(()) => Ok(Admission::Admitted {
+                user_id: checkout.user_id,
+            }),
+            // Another authKey bound it first, or it expired meanwhile.
+            Err(e) if e.is_conflict() => Ok(Admission::Refused(CheckoutRefusal::InvalidState)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn issue_failed(

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{CustomerKey, Status};
+use domain::Status;
 use serde_json::{Value, json};
 use testkit::lambda::{FunctionError, Watch};
 use toss_sandbox::{RunningSandbox, SandboxConfig, TestCard};
@@ -15,6 +15,13 @@ const FAIL_URL: &str = "https://app.example/billing/failed";
 /// The app's origin: the local issuer's default `azp`, and the only authorized party.
 const APP_ORIGIN: &str = "http://localhost:3000";
 const API_BASE: &str = "https://api.app.example";
+
+/// What `POST /v1/checkout` gave the app.
+struct Checkout {
+    customer_key: String,
+    /// The success URL's path and query (`/billing/success?state=…`).
+    success_path: String,
+}
 
 struct Stack {
     sandbox: RunningSandbox,
@@ -74,37 +81,61 @@ impl Stack {
         }
     }
 
-    /// What the browser does after Toss's card window: GET the success redirect.
-    async fn redirect(&self, customer: &str, auth_key: &str) -> String {
-        let path = format!("/billing/success?customerKey={customer}&authKey={auth_key}");
+    /// What the app does before opening Toss's card window: `POST /v1/checkout` as `user`.
+    async fn checkout(&self, user: &str) -> Checkout {
+        let token = self
+            .issuer
+            .issuer()
+            .mint(&auth_issuer::TokenRequest::for_user(user))
+            .unwrap();
+        let (status, _, body) = post_v1(&self.watch, "/v1/checkout", Some(&token)).await;
+        assert_eq!(status, 201, "{body}");
+        let success = url::Url::parse(body["successUrl"].as_str().unwrap()).unwrap();
+        Checkout {
+            customer_key: body["customerKey"].as_str().unwrap().to_owned(),
+            success_path: format!("{}?{}", success.path(), success.query().unwrap()),
+        }
+    }
+
+    /// What the browser does after Toss's card window: GET the success URL, to which Toss
+    /// appended the customer key and the authKey.
+    async fn redirect(&self, checkout: &Checkout, auth_key: &str) -> String {
+        let path = format!(
+            "{}&customerKey={}&authKey={auth_key}",
+            checkout.success_path, checkout.customer_key
+        );
         let response = self.watch.http_get("billing-api", &path).await.unwrap();
         assert_eq!(response.status, 302, "{response:?}");
         response.location().unwrap().to_owned()
     }
 
-    async fn subscribe(&self, customer: &str, card: TestCard) -> domain::Subscription {
+    /// A checkout, the card window, the redirect: `user` is subscribed.
+    async fn subscribe(&self, user: &str, card: TestCard) -> domain::Subscription {
+        let checkout = self.checkout(user).await;
         let auth_key = self
             .sandbox
             .sandbox()
-            .mint_auth_key(customer, card)
+            .mint_auth_key(&checkout.customer_key, card)
             .unwrap();
-        assert_eq!(self.redirect(customer, &auth_key).await, SUCCESS_URL);
-        self.subscription(customer).await
+        assert_eq!(self.redirect(&checkout, &auth_key).await, SUCCESS_URL);
+        self.subscription(user).await
     }
 
-    async fn subscription(&self, customer: &str) -> domain::Subscription {
-        self.store
-            .customer_subscription(&CustomerKey::parse(customer).unwrap())
-            .await
-            .unwrap()
-            .unwrap()
+    async fn subscription(&self, user: &str) -> domain::Subscription {
+        self.store.user_view(user).await.unwrap().subscription.unwrap()
+    }
+
+    async fn customer_key(&self, user: &str) -> String {
+        let view = self.store.user_view(user).await.unwrap();
+        view.customer_key.unwrap().as_str().to_owned()
     }
 
     async fn sweep(&self, at: DateTime<Utc>) -> Result<Value, FunctionError> {
         sweep_with(&self.watch, at).await
     }
 
-    fn done_payments(&self, customer: &str) -> usize {
+    async fn done_payments(&self, user: &str) -> usize {
+        let customer = self.customer_key(user).await;
         let snapshot = self.sandbox.sandbox().snapshot();
         snapshot
             .payments
@@ -131,18 +162,19 @@ fn renewal_time(sub: &domain::Subscription) -> DateTime<Utc> {
 #[tokio::test]
 async fn e2e_a_redirect_registers_a_card_and_charges_once_and_loading_it_again_charges_nothing() {
     let stack = Stack::new().await;
+    let checkout = stack.checkout("user_e2e_first").await;
     let auth_key = stack
         .sandbox
         .sandbox()
-        .mint_auth_key("user_e2e_first", TestCard::Ok)
+        .mint_auth_key(&checkout.customer_key, TestCard::Ok)
         .unwrap();
 
-    let first = stack.redirect("user_e2e_first", &auth_key).await;
-    let again = stack.redirect("user_e2e_first", &auth_key).await;
+    let first = stack.redirect(&checkout, &auth_key).await;
+    let again = stack.redirect(&checkout, &auth_key).await;
 
     assert_eq!(first, SUCCESS_URL);
     assert_eq!(again, SUCCESS_URL);
-    assert_eq!(stack.done_payments("user_e2e_first"), 1);
+    assert_eq!(stack.done_payments("user_e2e_first").await, 1);
     assert_eq!(
         stack.sandbox.sandbox().snapshot().counters.charge_requests,
         1
@@ -163,17 +195,38 @@ async fn e2e_a_redirect_registers_a_card_and_charges_once_and_loading_it_again_c
 #[tokio::test]
 async fn e2e_bad_redirects_get_a_fail_redirect_or_a_json_error_and_store_nothing() {
     let stack = Stack::new().await;
-    for path in [
-        "/billing/success",
-        "/billing/success?customerKey=user_1",
-        "/billing/success?customerKey=%ED%95%9C&authKey=k",
-        "/billing/success?customerKey=user_1&customerKey=user_2&authKey=k",
+    // A well-formed state nobody was given, and a real customer's authKey with it: refused
+    // before Toss is called, at the cost of one read.
+    let unknown = "ab".repeat(32);
+    let auth_key = stack
+        .sandbox
+        .sandbox()
+        .mint_auth_key("cus_0123456789abcdef0123456789abcdef", TestCard::Ok)
+        .unwrap();
+    let forged =
+        format!("/billing/success?state={unknown}&customerKey=cus_0123456789abcdef0123456789abcdef&authKey={auth_key}");
+    for (path, code) in [
+        ("/billing/success", "INVALID_STATE"),
+        ("/billing/success?customerKey=user_1", "INVALID_STATE"),
+        (
+            "/billing/success?customerKey=user_1&authKey=k",
+            "INVALID_STATE",
+        ),
+        (forged.as_str(), "INVALID_STATE"),
+        (
+            &format!("/billing/success?state={unknown}&customerKey=%ED%95%9C&authKey=k"),
+            "INVALID_REQUEST",
+        ),
+        (
+            &format!("/billing/success?state={unknown}&customerKey=user_1&customerKey=user_2&authKey=k"),
+            "INVALID_REQUEST",
+        ),
     ] {
         let response = stack.watch.http_get("billing-api", path).await.unwrap();
         assert_eq!(response.status, 302, "{path}");
         assert_eq!(
             response.location(),
-            Some(format!("{FAIL_URL}?code=INVALID_REQUEST").as_str()),
+            Some(format!("{FAIL_URL}?code={code}").as_str()),
             "{path}"
         );
     }
@@ -233,8 +286,9 @@ async fn e2e_a_sweep_a_month_later_charges_exactly_once_and_a_second_sweep_at_th
         (Some(1), Some(1), Some(3900))
     );
     assert_eq!(second["charged"], 0);
-    assert_eq!(stack.done_payments("user_e2e_month"), 2);
-    assert_eq!(stack.subscription("user_e2e_month").await.credits, 60);
+    assert_eq!(stack.done_payments("user_e2e_month").await, 2);
+    // A monthly allowance: the new month's credits replace the unused ones.
+    assert_eq!(stack.subscription("user_e2e_month").await.credits, 30);
 }
 
 #[tokio::test]
@@ -266,7 +320,7 @@ async fn e2e_a_declined_renewal_walks_through_the_retries_to_cancellation() {
     let snapshot = stack.sandbox.sandbox().snapshot();
     assert_eq!(snapshot.counters.billing_keys_deleted, 1);
     assert_eq!(
-        stack.done_payments("user_e2e_dunning"),
+        stack.done_payments("user_e2e_dunning").await,
         1,
         "only the first month was ever paid"
     );
@@ -379,12 +433,21 @@ async fn e2e_every_sample_event_works_with_cargo_lambda_invoke_data_file() {
         fail["headers"]["location"],
         format!("{FAIL_URL}?code=PAY_PROCESS_CANCELED")
     );
-    // The sample's authKey is fake: Toss (the sandbox) refuses it, and the customer is sent to
-    // the fail page with Toss's code. Nothing is charged.
+    // The sample's checkout state was never given out: the redirect is refused before Toss
+    // is called. Nothing is charged.
     assert_eq!(success["statusCode"], 302);
     assert_eq!(
         success["headers"]["location"],
-        format!("{FAIL_URL}?code=NOT_FOUND_BILLING")
+        format!("{FAIL_URL}?code=INVALID_STATE")
+    );
+    assert_eq!(
+        stack
+            .sandbox
+            .sandbox()
+            .snapshot()
+            .counters
+            .billing_keys_issued,
+        0
     );
     assert_eq!(
         stack.sandbox.sandbox().snapshot().counters.charge_requests,
@@ -509,7 +572,7 @@ async fn e2e_the_sweep_refuses_every_event_that_is_not_its_schedule_and_charges_
         ),
         (Some(1), Some(2))
     );
-    assert_eq!(stack.done_payments("user_e2e_edge"), 2);
+    assert_eq!(stack.done_payments("user_e2e_edge").await, 2);
 }
 
 #[tokio::test]

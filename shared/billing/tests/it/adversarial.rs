@@ -157,7 +157,7 @@ async fn a_corrected_email_on_re_registration_is_used_for_the_charge() {
         )],
         ..FaultConfig::default()
     });
-    let mut bad: Registration = w.redirect("user_a2", TestCard::Ok);
+    let mut bad: Registration = w.redirect("user_a2", TestCard::Ok).await;
     bad.customer_email = Some(domain::Email::parse("old@mail.example").unwrap());
     let first = w.billing.register_card(&bad, Utc::now()).await.unwrap();
     assert_eq!(
@@ -167,7 +167,7 @@ async fn a_corrected_email_on_re_registration_is_used_for_the_charge() {
         }
     );
 
-    let mut fixed = w.redirect("user_a2", TestCard::Ok);
+    let mut fixed = w.redirect("user_a2", TestCard::Ok).await;
     fixed.customer_email = Some(domain::Email::parse("new@example.com").unwrap());
     let second = w.billing.register_card(&fixed, Utc::now()).await.unwrap();
 
@@ -216,7 +216,7 @@ async fn a_refused_redirect_whose_key_delete_fails_keeps_the_key_on_record_until
     });
     let first = w
         .billing
-        .register_card(&w.redirect("user_a3", TestCard::Ok), Utc::now())
+        .register_card(&w.redirect("user_a3", TestCard::Ok).await, Utc::now())
         .await
         .unwrap();
     assert!(
@@ -237,7 +237,7 @@ async fn a_refused_redirect_whose_key_delete_fails_keeps_the_key_on_record_until
     });
     let second = w
         .billing
-        .register_card(&w.redirect("user_a3", TestCard::Ok), Utc::now())
+        .register_card(&w.redirect("user_a3", TestCard::Ok).await, Utc::now())
         .await
         .unwrap();
     assert_eq!(

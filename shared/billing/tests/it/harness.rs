@@ -1,6 +1,9 @@
 use billing::{Billing, Registration, RegistrationOutcome, Settings, Summary, SweepOptions};
 use chrono::{DateTime, Duration, Utc};
-use domain::{AuthKey, ChargeAttempt, CustomerKey, DunningPolicy, Krw, Plan, Subscription};
+use domain::{
+    AuthKey, ChargeAttempt, Checkout, CheckoutState, CustomerKey, DunningPolicy, Krw, Plan,
+    Subscription,
+};
 use secrecy::SecretString;
 use toss_sandbox::{RunningSandbox, SandboxConfig, Snapshot, TestCard};
 
@@ -17,6 +20,22 @@ pub struct World {
 
 pub fn kst(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// A checkout for `customer` that stays open for the whole test (tests run on simulated
+/// dates), stored as `POST /v1/checkout` would store it; returns its state.
+pub async fn open_checkout(store: &store::Store, customer: &CustomerKey) -> CheckoutState {
+    let state = CheckoutState::from_entropy(rand::random());
+    let checkout = Checkout {
+        state_hash: state.hash(),
+        user_id: format!("user-of-{customer}"),
+        customer_key: customer.clone(),
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        expires_at: kst("2100-01-01T00:00:00+09:00"),
+        auth_key_hash: None,
+    };
+    store.create_checkout(&checkout).await.unwrap();
+    state
 }
 
 pub fn settings() -> Settings {
@@ -67,14 +86,16 @@ impl World {
     }
 
     /// What the browser brings back from the sandbox's card window for this customer and card.
-    pub fn redirect(&self, customer: &str, card: TestCard) -> Registration {
+    pub async fn redirect(&self, customer: &str, card: TestCard) -> Registration {
         let auth_key = self
             .sandbox
             .sandbox()
             .mint_auth_key(customer, card)
             .unwrap();
+        let customer_key = CustomerKey::parse(customer).unwrap();
         Registration {
-            customer_key: CustomerKey::parse(customer).unwrap(),
+            state: open_checkout(&self.store, &customer_key).await,
+            customer_key,
             auth_key: AuthKey::parse(auth_key).unwrap(),
             customer_email: None,
             customer_name: None,
@@ -89,7 +110,7 @@ impl World {
     ) -> Subscription {
         let outcome = self
             .billing
-            .register_card(&self.redirect(customer, card), now)
+            .register_card(&self.redirect(customer, card).await, now)
             .await
             .unwrap();
         assert!(
@@ -181,11 +202,21 @@ impl World {
             done.len() as u64,
             "periods granted without a DONE charge"
         );
+        // The credits ledger: one grant of the allowance per DONE charge, and the entries add
+        // up to the balance (which never exceeds one allowance without rollover).
+        let entries = self.store.credit_entries(&sub.id).await.unwrap();
+        let granted: u64 = entries
+            .iter()
+            .filter(|e| e.change == domain::CreditChange::Grant)
+            .map(|e| e.amount)
+            .sum();
+        assert_eq!(granted, 30 * done.len() as u64, "credits without a DONE charge");
         assert_eq!(
-            sub.credits,
-            30 * done.len() as u64,
-            "credits without a DONE charge"
+            domain::replay_balance(&entries),
+            Some(sub.credits),
+            "the credit entries do not add up to the balance: {entries:#?}"
         );
+        assert!(sub.credits <= 30, "more than one allowance: {}", sub.credits);
     }
 }
 

@@ -32,7 +32,7 @@ async fn a_redirect_registers_the_card_and_charges_the_first_month_once() {
 #[tokio::test]
 async fn loading_the_same_redirect_again_charges_nothing_more_and_lands_on_the_same_result() {
     let w = World::new().await;
-    let redirect = w.redirect("user_reload", TestCard::Ok);
+    let redirect = w.redirect("user_reload", TestCard::Ok).await;
     let first = w
         .billing
         .register_card(&redirect, Utc::now())
@@ -64,7 +64,7 @@ async fn loading_the_same_redirect_again_charges_nothing_more_and_lands_on_the_s
 #[tokio::test]
 async fn an_auth_key_presented_again_with_another_customer_key_is_refused_without_charging() {
     let w = World::new().await;
-    let mut redirect = w.redirect("user_owner", TestCard::Ok);
+    let mut redirect = w.redirect("user_owner", TestCard::Ok).await;
     w.billing
         .register_card(&redirect, Utc::now())
         .await
@@ -96,7 +96,7 @@ async fn an_auth_key_presented_again_with_another_customer_key_is_refused_withou
 #[tokio::test]
 async fn a_card_rejected_at_registration_creates_no_subscription_and_charges_nothing() {
     let w = World::new().await;
-    let redirect = w.redirect("user_rejected", TestCard::InvalidNumber);
+    let redirect = w.redirect("user_rejected", TestCard::InvalidNumber).await;
     let outcome = w
         .billing
         .register_card(&redirect, Utc::now())
@@ -252,7 +252,14 @@ async fn a_declined_renewal_walks_through_the_retries_to_cancellation_and_delete
         5,
         "each definite decline is retried under a new order id"
     );
-    assert_eq!(canceled.credits, 30);
+    // Its credits lapsed with it, and the ledger says so.
+    assert_eq!(canceled.credits, 0);
+    let entries = w.store.credit_entries(&canceled.id).await.unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(
+        (last.change, last.amount, last.reference.as_str()),
+        (domain::CreditChange::Expire, 30, "canceled")
+    );
     w.assert_ledger_matches_toss("user_dunning").await;
 }
 
@@ -309,7 +316,7 @@ async fn a_new_card_while_past_due_is_charged_at_once_and_resumes_on_the_origina
     let outcome = w
         .billing
         .register_card(
-            &w.redirect("user_newcard", TestCard::Ok),
+            &w.redirect("user_newcard", TestCard::Ok).await,
             first_fail + Duration::days(2),
         )
         .await
@@ -343,7 +350,7 @@ async fn a_new_card_on_an_active_subscription_replaces_it_without_charging() {
 
     let outcome = w
         .billing
-        .register_card(&w.redirect("user_swap", TestCard::Check), Utc::now())
+        .register_card(&w.redirect("user_swap", TestCard::Check).await, Utc::now())
         .await
         .unwrap();
 

@@ -263,7 +263,7 @@ async fn a_decline_found_for_a_card_the_customer_replaced_meanwhile_does_not_mar
     // as aborted by a stopped card.
     let replaced = w
         .billing
-        .register_card(&w.redirect("user_f4k", TestCard::Ok), as_of)
+        .register_card(&w.redirect("user_f4k", TestCard::Ok).await, as_of)
         .await
         .unwrap();
     assert!(matches!(
@@ -351,7 +351,7 @@ async fn a_new_card_after_a_declined_first_charge_whose_answer_is_lost_is_found_
     decline_first_charge(&w, "user_f2");
     let first = w
         .billing
-        .register_card(&w.redirect("user_f2", TestCard::Ok), now)
+        .register_card(&w.redirect("user_f2", TestCard::Ok).await, now)
         .await
         .unwrap();
     assert!(
@@ -373,7 +373,7 @@ async fn a_new_card_after_a_declined_first_charge_whose_answer_is_lost_is_found_
     ]));
     let second = w
         .billing
-        .register_card(&w.redirect("user_f2", TestCard::Ok), now)
+        .register_card(&w.redirect("user_f2", TestCard::Ok).await, now)
         .await
         .unwrap();
     assert!(
@@ -400,7 +400,7 @@ async fn a_first_charge_refused_on_our_side_does_not_lock_the_customer_out() {
     }]));
     let refused = w
         .billing
-        .register_card(&w.redirect("user_f3", TestCard::Ok), now)
+        .register_card(&w.redirect("user_f3", TestCard::Ok).await, now)
         .await
         .unwrap();
     assert!(
@@ -410,7 +410,7 @@ async fn a_first_charge_refused_on_our_side_does_not_lock_the_customer_out() {
 
     let again = w
         .billing
-        .register_card(&w.redirect("user_f3", TestCard::Ok), now)
+        .register_card(&w.redirect("user_f3", TestCard::Ok).await, now)
         .await
         .unwrap();
 
@@ -506,7 +506,7 @@ async fn a_replaced_cards_key_whose_deletion_failed_is_deleted_by_the_next_sweep
     )]));
     let replaced = w
         .billing
-        .register_card(&w.redirect("user_f6", TestCard::Check), now)
+        .register_card(&w.redirect("user_f6", TestCard::Check).await, now)
         .await
         .unwrap();
     assert!(matches!(
@@ -532,7 +532,7 @@ async fn an_abandoned_incomplete_subscription_is_ended_and_its_key_deleted() {
     decline_first_charge(&w, "user_f6_inc");
     let declined = w
         .billing
-        .register_card(&w.redirect("user_f6_inc", TestCard::Ok), now)
+        .register_card(&w.redirect("user_f6_inc", TestCard::Ok).await, now)
         .await
         .unwrap();
     assert!(matches!(
@@ -700,7 +700,7 @@ async fn a_card_registration_toss_refuses_on_our_side_sends_the_customer_our_own
 
         let outcome = w
             .billing
-            .register_card(&w.redirect(customer, TestCard::Ok), Utc::now())
+            .register_card(&w.redirect(customer, TestCard::Ok).await, Utc::now())
             .await
             .unwrap();
 

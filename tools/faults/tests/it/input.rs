@@ -80,13 +80,23 @@ fn cases() -> Vec<(&'static str, Method, String, Expect)> {
     use Expect::*;
     let ok_key = "user_input_1";
     let auth = "bln_a1b2c3d4e5f6g7h8i9j0";
-    let s = |q: &str| format!("/billing/success?{q}");
+    // A state in the right shape that nobody was given: every case below is refused by the
+    // parser after the state's shape is checked, and never reaches the table.
+    let state = "5e".repeat(32);
+    let s = |q: &str| format!("/billing/success?state={state}&{q}");
     let long = |n: usize| "a".repeat(n);
     let mut many = String::from("customerKey=user_1&authKey=k");
     for i in 0..16 {
         many.push_str(&format!("&x{i}=1"));
     }
     vec![
+        ("no query at all", Method::GET, "/billing/success".into(), Fail("INVALID_STATE")),
+        ("no state", Method::GET, format!("/billing/success?customerKey={ok_key}&authKey={auth}"), Fail("INVALID_STATE")),
+        ("an empty state", Method::GET, format!("/billing/success?state=&customerKey={ok_key}&authKey={auth}"), Fail("INVALID_STATE")),
+        ("a state in upper case", Method::GET, format!("/billing/success?state={}&customerKey={ok_key}&authKey={auth}", "5E".repeat(32)), Fail("INVALID_STATE")),
+        ("a state one digit short", Method::GET, format!("/billing/success?state={}&customerKey={ok_key}&authKey={auth}", &"5e".repeat(32)[1..]), Fail("INVALID_STATE")),
+        ("a state with an injected parameter", Method::GET, format!("/billing/success?state={}%26x%3D1&customerKey={ok_key}&authKey={auth}", "5e".repeat(32)), Fail("INVALID_STATE")),
+        ("the state twice", Method::GET, s(&format!("state={}&customerKey={ok_key}&authKey={auth}", "5e".repeat(32))), Fail("INVALID_REQUEST")),
         ("no query", Method::GET, s(""), Fail("INVALID_REQUEST")),
         ("only customerKey", Method::GET, s(&format!("customerKey={ok_key}")), Fail("INVALID_REQUEST")),
         ("only authKey", Method::GET, s(&format!("authKey={auth}")), Fail("INVALID_REQUEST")),
@@ -211,20 +221,40 @@ async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_
         .unwrap();
     assert_eq!(items.count(), 0, "nothing was written");
 
-    // Valid shapes that only Toss can judge: an authKey reused for another customer, one for
-    // nobody. A Toss call is fine here, a charge or a subscription is not.
+    // A well-formed state nobody was given, with a real authKey: refused before Toss.
     let auth_a = w
         .sandbox
         .sandbox()
         .mint_auth_key("user_input_a", TestCard::Ok)
         .unwrap();
-    let first = request(
+    let unknown = request(
         &watch,
         Method::GET,
-        &format!("/billing/success?customerKey=user_input_a&authKey={auth_a}"),
+        &format!(
+            "/billing/success?state={}&customerKey=user_input_a&authKey={auth_a}",
+            "7a".repeat(32)
+        ),
         None,
     )
     .await;
+    assert_eq!(
+        unknown.location.as_deref(),
+        Some(format!("{FAIL_URL}?code=INVALID_STATE").as_str())
+    );
+    assert_eq!(w.snapshot().counters.billing_keys_issued, 0);
+
+    // Valid shapes that only Toss can judge: an authKey reused for another customer, one for
+    // nobody, each with its own checkout. A Toss call is fine here, a charge or a
+    // subscription is not.
+    let success = |state: &domain::CheckoutState, customer: &str, auth_key: &str| {
+        format!(
+            "/billing/success?state={}&customerKey={customer}&authKey={auth_key}",
+            state.expose_secret()
+        )
+    };
+    let key = |name: &str| domain::CustomerKey::parse(name).unwrap();
+    let state_a = crate::world::open_checkout(&w.store, &key("user_input_a")).await;
+    let first = request(&watch, Method::GET, &success(&state_a, "user_input_a", &auth_a), None).await;
     assert_eq!(first.location.as_deref(), Some(SUCCESS_URL));
     w.customers
         .lock()
@@ -235,24 +265,15 @@ async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_
         .sandbox()
         .mint_auth_key("user_input_b", TestCard::Ok)
         .unwrap();
-    let reused = request(
-        &watch,
-        Method::GET,
-        &format!("/billing/success?customerKey=user_input_b&authKey={auth_a}"),
-        None,
-    )
-    .await;
-    let foreign = request(
-        &watch,
-        Method::GET,
-        &format!("/billing/success?customerKey=user_input_a&authKey={auth_b}"),
-        None,
-    )
-    .await;
+    let state_b = crate::world::open_checkout(&w.store, &key("user_input_b")).await;
+    let reused = request(&watch, Method::GET, &success(&state_b, "user_input_b", &auth_a), None).await;
+    let state_a2 = crate::world::open_checkout(&w.store, &key("user_input_a")).await;
+    let foreign = request(&watch, Method::GET, &success(&state_a2, "user_input_a", &auth_b), None).await;
+    let state_c = crate::world::open_checkout(&w.store, &key("user_input_c")).await;
     let nobody = request(
         &watch,
         Method::GET,
-        "/billing/success?customerKey=user_input_c&authKey=bln_unknownAuthKey0000",
+        &success(&state_c, "user_input_c", "bln_unknownAuthKey0000"),
         None,
     )
     .await;

@@ -445,10 +445,21 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         let sub = w.subscription(name).await;
         prop_assert_eq!(sub.status, c.status, "{}: status ({:?})", name, c);
         prop_assert_eq!(sub.next_period, c.paid, "{}: periods paid ({:?})", name, c);
+        // A monthly allowance: one grant per paid period, the balance one allowance while
+        // the subscription lives, and nothing once it ended.
+        let live = c.paid > 0 && sub.status != domain::Status::Canceled;
+        prop_assert_eq!(sub.credits, if live { CREDITS } else { 0 }, "{}: credits", name);
+        let entries = w.store.credit_entries(&sub.id).await.unwrap();
+        let granted: u64 = entries
+            .iter()
+            .filter(|e| e.change == domain::CreditChange::Grant)
+            .map(|e| e.amount)
+            .sum();
+        prop_assert_eq!(granted, CREDITS * u64::from(c.paid), "{}: credit grants", name);
         prop_assert_eq!(
-            sub.credits,
-            CREDITS * u64::from(c.paid),
-            "{}: credits",
+            domain::replay_balance(&entries),
+            Some(sub.credits),
+            "{}: credit entries vs balance",
             name
         );
         let ledger = w.store.ledger(&sub.id).await.unwrap();
@@ -621,7 +632,7 @@ async fn register(
     now: DateTime<Utc>,
 ) -> Result<RegistrationOutcome, TestCaseError> {
     set_clock(w, now);
-    let registration = w.registration(name, card.test_card());
+    let registration = w.registration(name, card.test_card()).await;
     let outcome = w.billing.register_card(&registration, now).await;
     prop_assert!(outcome.is_ok(), "{}: {:?}", name, outcome);
     w.customers.lock().unwrap().push((

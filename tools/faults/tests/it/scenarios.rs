@@ -281,10 +281,10 @@ async fn a_transaction_cancelled_by_a_concurrent_card_change_is_retried_and_both
         .insert(Endpoint::Charge, Latency::Fixed { ms: 400 });
     w.sandbox.sandbox().set_faults(faults);
     let as_of = next_month(start);
-    let registrations: Vec<_> = customers
-        .iter()
-        .map(|c| w.registration(c, TestCard::Ok))
-        .collect();
+    let mut registrations = Vec::new();
+    for c in &customers {
+        registrations.push(w.registration(c, TestCard::Ok).await);
+    }
 
     // Every renewal is in flight at Toss while its subscription gets a new card.
     let replace_cards = async {

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use billing::{Billing, Registration, RegistrationOutcome, Settings, Summary, SweepOptions};
 use chrono::{DateTime, Duration, Utc};
-use domain::{AttemptStatus, AuthKey, CustomerKey, DunningPolicy, Krw, Plan, Subscription};
+use domain::{
+    AttemptStatus, AuthKey, Checkout, CheckoutState, CustomerKey, DunningPolicy, Krw, Plan,
+    Subscription,
+};
 use futures::StreamExt;
 use secrecy::SecretString;
 use toss_sandbox::{
@@ -194,14 +197,16 @@ impl World {
         }
     }
 
-    pub fn registration(&self, customer: &str, card: TestCard) -> Registration {
+    pub async fn registration(&self, customer: &str, card: TestCard) -> Registration {
         let auth_key = self
             .sandbox
             .sandbox()
             .mint_auth_key(customer, card)
             .unwrap();
+        let customer_key = CustomerKey::parse(customer).unwrap();
         Registration {
-            customer_key: CustomerKey::parse(customer).unwrap(),
+            state: open_checkout(&self.store, &customer_key).await,
+            customer_key,
             auth_key: AuthKey::parse(auth_key).unwrap(),
             customer_email: Some(domain::Email::parse("fault@example.com").unwrap()),
             customer_name: None,
@@ -213,7 +218,7 @@ impl World {
         let names: Vec<String> = (0..n).map(|i| format!("{prefix}_{i:04}")).collect();
         futures::stream::iter(names.clone())
             .map(|name| async move {
-                let registration = self.registration(&name, TestCard::Ok);
+                let registration = self.registration(&name, TestCard::Ok).await;
                 let outcome = self
                     .billing
                     .register_card(&registration, now)
@@ -354,11 +359,23 @@ impl World {
                 done.len(),
                 "{customer}: periods granted vs DONE charges"
             );
+            let entries = self.store.credit_entries(&sub.id).await.unwrap();
+            let granted: u64 = entries
+                .iter()
+                .filter(|e| e.change == domain::CreditChange::Grant)
+                .map(|e| e.amount)
+                .sum();
             assert_eq!(
-                sub.credits,
+                granted,
                 CREDITS * done.len() as u64,
-                "{customer}: credits"
+                "{customer}: credits granted"
             );
+            assert_eq!(
+                domain::replay_balance(&entries),
+                Some(sub.credits),
+                "{customer}: credit entries vs balance"
+            );
+            assert!(sub.credits <= CREDITS, "{customer}: more than one allowance");
             if strict {
                 assert_eq!(payments.len(), done.len(), "{customer}: Toss vs ledger");
                 assert!(
@@ -510,4 +527,25 @@ pub fn options(as_of: DateTime<Utc>) -> SweepOptions {
 /// A month after `start`: every subscription made at `start` is due for period 1.
 pub fn next_month(start: DateTime<Utc>) -> DateTime<Utc> {
     start + Duration::days(32)
+}
+
+/// A checkout for `customer` that stays open for the whole test (tests run on simulated
+/// dates), stored as `POST /v1/checkout` would store it; returns its state.
+pub async fn open_checkout(store: &store::Store, customer: &CustomerKey) -> CheckoutState {
+    // Distinct per checkout: a ULID's 16 bytes, twice (a checkout state needs 32).
+    let id = ulid::Ulid::new().to_bytes();
+    let mut entropy = [0u8; 32];
+    entropy[..16].copy_from_slice(&id);
+    entropy[16..].copy_from_slice(&ulid::Ulid::new().to_bytes());
+    let state = CheckoutState::from_entropy(entropy);
+    let checkout = Checkout {
+        state_hash: state.hash(),
+        user_id: format!("user-of-{customer}"),
+        customer_key: customer.clone(),
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        expires_at: DateTime::parse_from_rfc3339("2100-01-01T00:00:00+09:00").unwrap().with_timezone(&Utc),
+        auth_key_hash: None,
+    };
+    store.create_checkout(&checkout).await.unwrap();
+    state
 }

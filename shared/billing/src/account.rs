@@ -1,0 +1,290 @@
+//! The signed-in user's own subscription (product §10.3): what it is, spending its credits,
+//! cancelling and resuming it, and its payments. Every use case starts from the verified user
+//! id; nothing here takes a customer key or subscription id from a request.
+
+use chrono::{DateTime, Utc};
+use domain::{ChargeAttempt, Status, Subscription};
+use sha2::{Digest, Sha256};
+use store::{ConsumeWrite, Consumption, UserView};
+use tracing::{info, warn};
+
+use crate::{Billing, Error};
+
+/// A consumption as the edge parsed it.
+#[derive(Debug, Clone)]
+pub struct ConsumeRequest {
+    /// The `Idempotency-Key` header, already checked to be 1–255 visible ASCII characters.
+    pub idempotency_key: String,
+    pub amount: u64,
+}
+
+impl ConsumeRequest {
+    /// What the table keeps instead of the key itself.
+    pub fn key_hash(&self) -> String {
+        hex::encode(Sha256::digest(self.idempotency_key.as_bytes()))
+    }
+
+    /// The request's identity for "same key, another body": the canonical amount.
+    pub fn request_hash(&self) -> String {
+        hex::encode(Sha256::digest(format!("consume:{}", self.amount).as_bytes()))
+    }
+}
+
+/// What a consumption came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// `amount` credits were spent now; `credits` remain.
+    Consumed { consumed: u64, credits: u64 },
+    /// The key was used before with the same request: the first answer, as it was given.
+    Replay { status: u16, body: String },
+    /// The key was used before with another request.
+    KeyReused,
+    /// Not enough credits; nothing changed.
+    Insufficient { credits: u64 },
+    /// No subscription that may use credits (none, incomplete, canceled).
+    NoActiveSubscription,
+    /// The subscription was too busy to take the write; nothing changed; try again.
+    Busy,
+}
+
+/// What a cancel or resume request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Done (or already so); the subscription as it is now.
+    Changed(Box<Subscription>),
+    /// No subscription that can be canceled.
+    NoActiveSubscription,
+    /// Not a subscription that can be resumed.
+    NotResumable,
+    /// A charge of the subscription is under way or its outcome unknown: it is settled first
+    /// (by the sweep); try again shortly.
+    PaymentPending,
+}
+
+/// One page of the user's payments, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentsPage {
+    pub payments: Vec<ChargeAttempt>,
+    /// Where the next page starts (the last payment's period and attempt).
+    pub next: Option<(u32, u32)>,
+}
+
+/// Transaction conflicts on one subscription are retried this many times.
+const CONSUME_RETRIES: u32 = 8;
+/// Optimistic writes of a cancel or resume are retried this many times.
+const CHANGE_RETRIES: u32 = 5;
+
+impl Billing {
+    /// The user's customer key and latest subscription (two reads).
+    pub async fn account(&self, user_id: &str) -> Result<UserView, Error> {
+        Ok(self.store.user_view(user_id).await?)
+    }
+
+    /// Spends credits of the user's subscription under an idempotency key: concurrent calls
+    /// never overspend, and a key is spent at most once.
+    pub async fn consume_credits(
+        &self,
+        user_id: &str,
+        request: &ConsumeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ConsumeOutcome, Error> {
+        let key_hash = request.key_hash();
+        let request_hash = request.request_hash();
+        let view = self.store.user_view(user_id).await?;
+        let usable = view
+            .subscription
+            .filter(|s| matches!(s.status, Status::Active | Status::PastDue));
+        let Some(sub) = usable else {
+            // A replay of a key spent before the subscription ended still gets its answer.
+            return self
+                .replay_or(user_id, &key_hash, &request_hash, ConsumeOutcome::NoActiveSubscription)
+                .await;
+        };
+        let consumption = Consumption {
+            user_id,
+            subscription_id: &sub.id,
+            key_hash: &key_hash,
+            request_hash: &request_hash,
+            amount: request.amount,
+            at: now,
+        };
+        let mut delay_ms = 5u64;
+        for _ in 0..CONSUME_RETRIES {
+            match self.store.consume_credits(&consumption).await? {
+                ConsumeWrite::Consumed => {
+                    let credits = self
+                        .store
+                        .subscription(&sub.id)
+                        .await?
+                        .map_or(0, |s| s.credits);
+                    info!(amount = request.amount, credits, "credits consumed");
+                    return Ok(ConsumeOutcome::Consumed {
+                        consumed: request.amount,
+                        credits,
+                    });
+                }
+                ConsumeWrite::KeyUsed => {
+                    return self
+                        .replay_or(user_id, &key_hash, &request_hash, ConsumeOutcome::Busy)
+                        .await;
+                }
+                ConsumeWrite::Refused => {
+                    let refusal = match self.store.subscription(&sub.id).await? {
+                        Some(s) if matches!(s.status, Status::Active | Status::PastDue) => {
+                            ConsumeOutcome::Insufficient { credits: s.credits }
+                        }
+                        _ => ConsumeOutcome::NoActiveSubscription,
+                    };
+                    return self
+                        .replay_or(user_id, &key_hash, &request_hash, refusal)
+                        .await;
+                }
+                ConsumeWrite::Conflict => {
+                    let jitter = rand::random::<u64>() % delay_ms;
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms + jitter)).await;
+                    delay_ms = (delay_ms * 2).min(200);
+                }
+            }
+        }
+        warn!("credits consumption kept conflicting; the caller is asked to retry");
+        Ok(ConsumeOutcome::Busy)
+    }
+
+    /// The answer for a key used before, or `otherwise` when the key is new.
+    async fn replay_or(
+        &self,
+        user_id: &str,
+        key_hash: &str,
+        request_hash: &str,
+        otherwise: ConsumeOutcome,
+    ) -> Result<ConsumeOutcome, Error> {
+        let Some(record) = self.store.idempotency_record(user_id, key_hash).await? else {
+            return Ok(otherwise);
+        };
+        if record.request_hash != request_hash {
+            return Ok(ConsumeOutcome::KeyReused);
+        }
+        Ok(match record.answer {
+            Some((status, body)) => ConsumeOutcome::Replay { status, body },
+            // The first request spent the credits but its answer was never kept (it is still
+            // running, or died before): answer as it would have, with the balance of now.
+            None => {
+                let credits = self
+                    .store
+                    .subscription(&record.subscription_id)
+                    .await?
+                    .map_or(0, |s| s.credits);
+                ConsumeOutcome::Consumed {
+                    consumed: record.amount,
+                    credits,
+                }
+            }
+        })
+    }
+
+    /// Keeps the answer given for a consumption, so that a replay repeats it.
+    pub async fn remember_consume_answer(
+        &self,
+        user_id: &str,
+        request: &ConsumeRequest,
+        status: u16,
+        body: &str,
+    ) -> Result<(), Error> {
+        Ok(self
+            .store
+            .remember_answer(user_id, &request.key_hash(), status, body)
+            .await?)
+    }
+
+    /// `active`: ends it at the end of the paid period (the sweep does it, without charging).
+    /// `incomplete`/`past_due`: ends it now and deletes the card's billing key. Never while a
+    /// charge of it is under way or unknown.
+    pub async fn cancel_subscription(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, Error> {
+        for _ in 0..CHANGE_RETRIES {
+            let Some(mut sub) = self.store.user_view(user_id).await?.subscription else {
+                return Ok(ChangeOutcome::NoActiveSubscription);
+            };
+            match sub.status {
+                Status::Canceled => return Ok(ChangeOutcome::NoActiveSubscription),
+                Status::Active if sub.cancel_at_period_end => {
+                    return Ok(ChangeOutcome::Changed(Box::new(sub)));
+                }
+                _ => {}
+            }
+            if let Some(open) = self.store.last_attempt(&sub.id, sub.next_period).await?
+                && !open.status.is_final()
+            {
+                info!(order_id = %open.order_id, "cancel refused while a charge is open");
+                return Ok(ChangeOutcome::PaymentPending);
+            }
+            let ends_now = sub.status != Status::Active;
+            if ends_now {
+                sub.cancel(domain::CancelReason::Customer, now);
+            } else {
+                sub.schedule_cancel(now);
+            }
+            match self.store.save_subscription(&mut sub).await {
+                Ok(()) => {
+                    info!(subscription = %sub.id, ends_now, "canceled by the customer");
+                    if ends_now && self.delete_billing_key_of(&sub.id, now).await? {
+                        // Read back so the answer shows the key gone.
+                        if let Some(fresh) = self.store.subscription(&sub.id).await? {
+                            sub = fresh;
+                        }
+                    }
+                    return Ok(ChangeOutcome::Changed(Box::new(sub)));
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ChangeOutcome::PaymentPending)
+    }
+
+    /// Takes back a cancel at period end while the period lasts.
+    pub async fn resume_subscription(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, Error> {
+        for _ in 0..CHANGE_RETRIES {
+            let Some(mut sub) = self.store.user_view(user_id).await?.subscription else {
+                return Ok(ChangeOutcome::NotResumable);
+            };
+            if !sub.resumable(now) {
+                return Ok(ChangeOutcome::NotResumable);
+            }
+            sub.resume(now);
+            match self.store.save_subscription(&mut sub).await {
+                Ok(()) => {
+                    info!(subscription = %sub.id, "cancel at period end taken back");
+                    return Ok(ChangeOutcome::Changed(Box::new(sub)));
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ChangeOutcome::PaymentPending)
+    }
+
+    /// The user's payments (every ledger entry of its subscription), newest first.
+    pub async fn payments(
+        &self,
+        user_id: &str,
+        limit: u32,
+        after: Option<(u32, u32)>,
+    ) -> Result<PaymentsPage, Error> {
+        let Some(sub) = self.store.user_view(user_id).await?.subscription else {
+            return Ok(PaymentsPage {
+                payments: Vec::new(),
+                next: None,
+            });
+        };
+        let (payments, next) = self.store.attempts_page(&sub.id, limit, after).await?;
+        Ok(PaymentsPage { payments, next })
+    }
+}
