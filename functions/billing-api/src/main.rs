@@ -8,8 +8,8 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
     let aws = aws_config::load_from_env().await;
+    let config = Config::from_env(&aws).await?;
     let state = State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
     state.warm_up().await;
     let app = billing_api::app(state);

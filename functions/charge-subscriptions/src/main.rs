@@ -10,8 +10,8 @@ use lambda_runtime::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = config::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
+    let config = config::Config::from_env(&aws).await?;
     let state = handler::State::new(
         config,
         aws_sdk_dynamodb::Client::new(&aws),

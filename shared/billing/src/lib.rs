@@ -30,6 +30,7 @@ mod error;
 pub mod failpoint;
 mod outcome;
 mod register;
+pub mod secret;
 mod summary;
 mod sweep;
 
