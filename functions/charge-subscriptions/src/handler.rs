@@ -160,6 +160,18 @@ pub(crate) async fn handle(
     })
 }
 
+/// The run's metrics (billing::metrics): a completed run's summary and the heartbeat; a run
+/// that finished with some subscriptions unprocessed still reports what it charged.
+pub(crate) fn record_metrics(result: &Result<Report, SweepError>, elapsed: Duration) {
+    match result {
+        Ok(report) => billing::metrics::sweep(&report.summary, elapsed, true),
+        Err(SweepError::Billing(billing::Error::SweepIncomplete { summary })) => {
+            billing::metrics::sweep(summary, elapsed, false)
+        }
+        Err(_) => billing::metrics::sweep_failed(elapsed),
+    }
+}
+
 /// What became of the rest of a run cut short by its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handover {

@@ -12,11 +12,20 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let aws = aws_config::load_from_env().await;
     let config = config::Config::from_env(&aws).await?;
+    let metrics =
+        billing::metrics::install(&config.common.metrics_namespace, "charge-subscriptions")?;
     let state = handler::State::new(
         config,
         aws_sdk_dynamodb::Client::new(&aws),
         aws_sdk_lambda::Client::new(&aws),
     )?;
     state.warm_up().await;
-    run(service_fn(|event| handler::handle(&state, event))).await
+    run(service_fn(|event| async {
+        let started = std::time::Instant::now();
+        let result = handler::handle(&state, event).await;
+        handler::record_metrics(&result, started.elapsed());
+        billing::metrics::flush(metrics);
+        result
+    }))
+    .await
 }

@@ -28,6 +28,7 @@ mod engine;
 mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
+pub mod metrics;
 mod outcome;
 mod register;
 pub mod secret;

@@ -7,5 +7,6 @@ mod adversarial;
 mod faults;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod review;
 mod secret;
