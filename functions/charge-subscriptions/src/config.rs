@@ -19,6 +19,9 @@ pub(crate) struct Config {
     /// ARN of this stack's schedule rule (`SWEEP_RULE_ARN`, set by template.yaml): the only
     /// rule whose events start a sweep.
     pub rule_arn: String,
+    /// ARN of this stack's settlement rule (`SETTLEMENT_RULE_ARN`): its events run the daily
+    /// settlement check. Unset: no event is taken for one.
+    pub settlement_rule_arn: Option<String>,
 }
 
 impl Config {
@@ -43,6 +46,16 @@ impl Config {
             return Err(billing::ConfigError::new(
                 RULE_ARN,
                 "must be an EventBridge rule ARN, arn:<partition>:events:<region>:<account>:rule/<name>",
+            ));
+        }
+        let settlement_rule_arn = billing::config::var(&lookup, "SETTLEMENT_RULE_ARN");
+        if settlement_rule_arn
+            .as_deref()
+            .is_some_and(|arn| !is_rule_arn(arn) || arn == rule_arn)
+        {
+            return Err(billing::ConfigError::new(
+                "SETTLEMENT_RULE_ARN",
+                "must be an EventBridge rule ARN other than SWEEP_RULE_ARN",
             ));
         }
         let common = billing::Config::from_lookup(&lookup)?;
@@ -70,6 +83,7 @@ impl Config {
             concurrency,
             max_continuations,
             rule_arn,
+            settlement_rule_arn,
             deadline_margin: margin,
             common,
         })

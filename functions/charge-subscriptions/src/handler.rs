@@ -18,12 +18,22 @@ pub(crate) struct State {
     deadline_margin: Duration,
     continuer: Continuer,
     expected: Expected,
+    /// The daily settlement check's schedule rule (`SETTLEMENT_RULE_ARN`), if configured.
+    settlement_rule: Option<String>,
 }
 
 impl State {
     /// Opens the DynamoDB and Toss connections before the first event (see `Billing::warm_up`).
     pub(crate) async fn warm_up(&self) {
         self.billing.warm_up().await;
+    }
+
+    pub(crate) fn billing(&self) -> &Billing {
+        &self.billing
+    }
+
+    pub(crate) fn settlement_rule(&self) -> Option<&str> {
+        self.settlement_rule.as_deref()
     }
 }
 
@@ -44,6 +54,7 @@ impl State {
                 rule_arn: config.rule_arn,
                 max_continuations: config.max_continuations,
             },
+            settlement_rule: config.settlement_rule_arn,
         })
     }
 }

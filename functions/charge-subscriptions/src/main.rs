@@ -1,9 +1,12 @@
-//! `charge-subscriptions`: the scheduled renewal sweep.
+//! `charge-subscriptions`: the scheduled renewal sweep, and the daily settlement check on its
+//! own schedule.
 
 mod config;
 mod continuation;
 mod event;
 mod handler;
+mod invocation;
+mod settlement;
 
 use lambda_runtime::{Error, run, service_fn};
 
@@ -21,9 +24,7 @@ async fn main() -> Result<(), Error> {
     )?;
     state.warm_up().await;
     run(service_fn(|event| async {
-        let started = std::time::Instant::now();
-        let result = handler::handle(&state, event).await;
-        handler::record_metrics(&result, started.elapsed());
+        let result = invocation::invoke(&state, event).await;
         billing::metrics::flush(metrics);
         result
     }))

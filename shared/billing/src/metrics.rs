@@ -30,7 +30,7 @@ pub const SWEEP_COMPLETED: &str = "SweepCompleted";
 pub const REGISTRATIONS: &str = "Registrations";
 /// Credits consumed through the app's API.
 pub const CREDITS_CONSUMED: &str = "CreditsConsumed";
-/// Payments the daily settlement check compared (Toss's rows and our `DONE` entries).
+/// Payments the daily settlement check compared (Toss's approvals plus our `DONE` entries).
 pub const SETTLEMENT_CHECKED: &str = "SettlementChecked";
 /// Disagreements between Toss and the ledger the check could not repair.
 pub const SETTLEMENT_MISMATCHES: &str = "SettlementMismatches";
@@ -128,4 +128,11 @@ pub fn flush(collector: &Collector) {
     if let Err(e) = collector.flush(std::io::stdout().lock()) {
         tracing::warn!(error = %e, "could not write the metrics");
     }
+}
+
+/// One settlement check's figures.
+pub fn settlement(report: &crate::SettlementReport) {
+    counter!(SETTLEMENT_CHECKED).increment(report.toss_approvals + report.ledger_paid);
+    counter!(SETTLEMENT_REPAIRED).increment(report.repaired);
+    counter!(SETTLEMENT_MISMATCHES).increment(report.mismatches.len() as u64);
 }

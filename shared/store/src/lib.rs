@@ -22,11 +22,13 @@ mod checkout;
 mod dynamo;
 mod error;
 mod item;
+mod settled;
 mod time;
 
 pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
+pub use settled::SETTLED_INDEX;
 
 /// Name of the global secondary index of due subscriptions.
 pub const DUE_INDEX: &str = "due";

@@ -10,3 +10,4 @@ mod lifecycle;
 mod metrics;
 mod review;
 mod secret;
+mod settlement;
