@@ -162,6 +162,22 @@ mod tests {
     }
 
     #[test]
+    fn the_settlement_rule_is_optional_but_must_be_another_rule_arn() {
+        let sweep = "arn:aws:events:ap-northeast-2:123456789012:rule/stack-sweep";
+        let settle = "arn:aws:events:ap-northeast-2:123456789012:rule/stack-settlement";
+
+        let unset = config(&[]).unwrap();
+        let set = config(&[("SETTLEMENT_RULE_ARN", settle)]).unwrap();
+        let same = config(&[("SETTLEMENT_RULE_ARN", sweep)]).unwrap_err();
+        let wrong = config(&[("SETTLEMENT_RULE_ARN", "stack-settlement")]).unwrap_err();
+
+        assert_eq!(unset.settlement_rule_arn, None);
+        assert_eq!(set.settlement_rule_arn.as_deref(), Some(settle));
+        assert_eq!(same.name, "SETTLEMENT_RULE_ARN");
+        assert_eq!(wrong.name, "SETTLEMENT_RULE_ARN");
+    }
+
+    #[test]
     fn the_schedule_rule_arn_is_required_and_must_be_a_rule_arn() {
         let missing = Config::from_lookup(lookup(None)).unwrap_err();
         let wrong = Config::from_lookup(lookup(Some(
