@@ -314,6 +314,20 @@ pub(crate) struct AttemptItem {
     pub updated_at: String,
 }
 
+/// The Seoul day a paid attempt counts on (approval time, else its last update), the key of the
+/// `settled` index; `None` for every attempt that is not `DONE`.
+fn settled_day(attempt: &ChargeAttempt) -> Option<String> {
+    (attempt.status == domain::AttemptStatus::Done).then(|| {
+        attempt
+            .approved_at
+            .unwrap_or(attempt.updated_at)
+            .with_timezone(&domain::SEOUL)
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string()
+    })
+}
+
 impl From<&ChargeAttempt> for AttemptItem {
     fn from(a: &ChargeAttempt) -> Self {
         Self {
@@ -332,7 +346,7 @@ impl From<&ChargeAttempt> for AttemptItem {
             lease_until: a.lease.as_ref().map(|l| ts(l.until)),
             payment_key: a.payment_key.as_ref().map(ToString::to_string),
             approved_at: opt_ts(a.approved_at),
-            settled_day: crate::settled::settled_day(a),
+            settled_day: settled_day(a),
             error_code: a.error_code.clone(),
             error_message: a.error_message.clone(),
             reconcile_count: a.reconcile_count,

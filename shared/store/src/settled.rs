@@ -1,9 +1,10 @@
 //! The ledger's paid entries by day, for the daily settlement check: every `DONE` attempt
-//! carries `settled_day` (the Seoul calendar day it was approved on, `YYYY-MM-DD`) and is in the
+//! carries `settled_day` (the Seoul calendar day it was approved on, `YYYY-MM-DD`; written by
+//! `item.rs`) and is in the
 //! sparse `settled` index under it. Nothing else is in that index.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use domain::{AttemptStatus, ChargeAttempt, SEOUL};
+use chrono::NaiveDate;
+use domain::ChargeAttempt;
 
 use crate::dynamo::s;
 use crate::item::{AttemptItem, from_item};
@@ -11,20 +12,6 @@ use crate::{Error, Store};
 
 /// Name of the sparse index of paid attempts by day.
 pub const SETTLED_INDEX: &str = "settled";
-
-/// The Seoul day a paid attempt counts on (approval time, else its last update); `None` for
-/// every attempt that is not `DONE`.
-pub(crate) fn settled_day(attempt: &ChargeAttempt) -> Option<String> {
-    (attempt.status == AttemptStatus::Done)
-        .then(|| day(attempt.approved_at.unwrap_or(attempt.updated_at)))
-}
-
-fn day(at: DateTime<Utc>) -> String {
-    at.with_timezone(&SEOUL)
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
-}
 
 impl Store {
     /// Every `DONE` attempt approved on the Seoul calendar day `day`, page by page (the index
