@@ -118,6 +118,7 @@ impl Billing {
                         .await?
                         .map_or(0, |s| s.credits);
                     info!(amount = request.amount, credits, "credits consumed");
+                    crate::metrics::credits_consumed(request.amount);
                     return Ok(ConsumeOutcome::Consumed {
                         consumed: request.amount,
                         credits,
