@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, Utc};
-use domain::CustomerKey;
 use serde_json::{Value, json};
 use testkit::lambda::{FunctionError, Watch};
 use toss_sandbox::{SandboxConfig, TestCard};
@@ -57,6 +56,7 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
         .env("APP_SUCCESS_URL", SUCCESS_URL)
         .env("APP_FAIL_URL", "https://app.example/billing/failed")
         .env("METRICS_NAMESPACE", NAMESPACE)
+        .env("API_BASE_URL", "https://api.app.example")
         .env("SETTLEMENT_RULE_ARN", settlement_rule(&settlement))
         .env("TOSS_CHARGE_TIMEOUT_SECONDS", "10")
         .prebuild("billing-api")
@@ -64,18 +64,41 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
         .start()
         .await
         .unwrap();
-    // GIVEN a customer who subscribed today through the real redirect
+    // GIVEN a customer who checked out and subscribed today through the real redirect
+    let token = issuer
+        .issuer()
+        .mint(&auth_issuer::TokenRequest::for_user("user_e2e_ops"))
+        .unwrap();
+    let checkout: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/lambda-url/billing-api/v1/checkout",
+            watch.base_url()
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer = checkout["customerKey"].as_str().unwrap();
+    let success = url::Url::parse(checkout["successUrl"].as_str().unwrap()).unwrap();
     let auth_key = sandbox
         .sandbox()
-        .mint_auth_key("user_e2e_ops", TestCard::Ok)
+        .mint_auth_key(customer, TestCard::Ok)
         .unwrap();
-    let path = format!("/billing/success?customerKey=user_e2e_ops&authKey={auth_key}");
+    let path = format!(
+        "{}?{}&customerKey={customer}&authKey={auth_key}",
+        success.path(),
+        success.query().unwrap()
+    );
     let response = watch.http_get("billing-api", &path).await.unwrap();
     assert_eq!(response.location(), Some(SUCCESS_URL), "{response:?}");
     let sub = store::Store::new(client, table)
-        .customer_subscription(&CustomerKey::parse("user_e2e_ops").unwrap())
+        .user_view("user_e2e_ops")
         .await
         .unwrap()
+        .subscription
         .unwrap();
 
     // WHEN tomorrow's settlement schedule fires, then next month's sweep
