@@ -73,7 +73,8 @@ impl CreditItem {
             balance: self.balance,
             period: self.period,
             reference: self.reference,
-            at: time::parse(&self.at).ok_or_else(|| Error::corrupt(key, "at is not a timestamp"))?,
+            at: time::parse(&self.at)
+                .ok_or_else(|| Error::corrupt(key, "at is not a timestamp"))?,
         })
     }
 }
