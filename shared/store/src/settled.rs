@@ -17,21 +17,17 @@ impl Store {
     /// Every `DONE` attempt approved on the Seoul calendar day `day`, page by page (the index
     /// is eventually consistent: an entry written a moment ago may be missing).
     pub async fn paid_on(&self, day: NaiveDate) -> Result<Vec<ChargeAttempt>, Error> {
-        let mut pages = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(SETTLED_INDEX)
             .key_condition_expression("settled_day = :day")
-            .expression_attribute_values(":day", s(day.format("%Y-%m-%d").to_string()))
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| Error::service("Query", e))?;
-            out.push(from_item::<AttemptItem>(item)?.try_into()?);
-        }
-        Ok(out)
+            .expression_attribute_values(":day", s(day.format("%Y-%m-%d").to_string()));
+        self.all_items(query)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<AttemptItem>(item)?.try_into())
+            .collect()
     }
 }
