@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adversarial;
+mod app_review;
 mod faults;
 mod harness;
 mod lifecycle;
