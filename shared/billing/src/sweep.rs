@@ -284,6 +284,13 @@ impl Billing {
         if !run.may_claim() {
             return Ok(Processed::NotStarted);
         }
+        // The copy came from the eventually consistent due index and may have waited for the
+        // slot: a customer's cancel can have landed meanwhile, with no attempt yet to refuse
+        // it. Act on the subscription as it is now (one consistent read), never on that copy.
+        let Some(sub) = self.store.subscription(&sub.id).await? else {
+            return Ok(Processed::Skipped);
+        };
+        let action = sub.next_action(run.options.as_of);
         let now = run.now();
         match action {
             NextAction::Nothing => Ok(Processed::Nothing),
