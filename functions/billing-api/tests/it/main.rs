@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod app_review;
 mod bad_input;
 mod checkout;
 mod state;
