@@ -328,7 +328,7 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
     };
     let usable = matches!(sub.status, Status::Active | Status::PastDue);
     let card = match (&sub.card_number_masked, &sub.billing_key) {
-        (Some(number), Some(_)) => json!({ "number": number }),
+        (Some(number), Some(_)) => json!({ "company": sub.card_company, "number": number }),
         _ => Value::Null,
     };
     let past_due = match (&sub.status, &sub.dunning) {

@@ -99,12 +99,7 @@ impl Billing {
         let Some(sub) = usable else {
             // A replay of a key spent before the subscription ended still gets its answer.
             return self
-                .replay_or(
-                    user_id,
-                    &key_hash,
-                    &request_hash,
-                    ConsumeOutcome::NoActiveSubscription,
-                )
+                .refuse(user_id, request, ConsumeOutcome::NoActiveSubscription, now)
                 .await;
         };
         let consumption = Consumption {
@@ -143,9 +138,7 @@ impl Billing {
                         }
                         _ => ConsumeOutcome::NoActiveSubscription,
                     };
-                    return self
-                        .replay_or(user_id, &key_hash, &request_hash, refusal)
-                        .await;
+                    return self.refuse(user_id, request, refusal, now).await;
                 }
                 ConsumeWrite::Conflict => {
                     let jitter = rand::random::<u64>() % delay_ms;
@@ -158,6 +151,44 @@ impl Billing {
         Ok(ConsumeOutcome::Busy)
     }
 
+    /// A refusal, unless the key was used before (then its first answer). A lack of credits is
+    /// remembered under the key, so that retrying the same request later gets it again instead
+    /// of spending credits granted meanwhile (product §10.3: a key replays its first answer).
+    async fn refuse(
+        &self,
+        user_id: &str,
+        request: &ConsumeRequest,
+        refusal: ConsumeOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<ConsumeOutcome, Error> {
+        let (key_hash, request_hash) = (request.key_hash(), request.request_hash());
+        let code = match &refusal {
+            ConsumeOutcome::Insufficient { credits } => ("INSUFFICIENT_CREDITS", Some(*credits)),
+            // Nothing to spend from: not remembered (a user without a subscription writes
+            // nothing, and the key serves once the user subscribes).
+            _ => {
+                return Ok(self
+                    .first_answer(user_id, &key_hash, &request_hash)
+                    .await?
+                    .unwrap_or(refusal));
+            }
+        };
+        for _ in 0..2 {
+            if let Some(first) = self.first_answer(user_id, &key_hash, &request_hash).await? {
+                return Ok(first);
+            }
+            if self
+                .store
+                .remember_refusal(user_id, &key_hash, &request_hash, code, request.amount, now)
+                .await?
+            {
+                return Ok(refusal);
+            }
+            // Another request under the same key was recorded meanwhile: answer as it did.
+        }
+        Ok(refusal)
+    }
+
     /// The answer for a key used before, or `otherwise` when the key is new.
     async fn replay_or(
         &self,
@@ -166,28 +197,48 @@ impl Billing {
         request_hash: &str,
         otherwise: ConsumeOutcome,
     ) -> Result<ConsumeOutcome, Error> {
+        Ok(self
+            .first_answer(user_id, key_hash, request_hash)
+            .await?
+            .unwrap_or(otherwise))
+    }
+
+    /// What a key used before answers now: its first answer, or `KeyReused` for another
+    /// request; `None` for a key never used (or forgotten after its time to live).
+    async fn first_answer(
+        &self,
+        user_id: &str,
+        key_hash: &str,
+        request_hash: &str,
+    ) -> Result<Option<ConsumeOutcome>, Error> {
         let Some(record) = self.store.idempotency_record(user_id, key_hash).await? else {
-            return Ok(otherwise);
+            return Ok(None);
         };
         if record.request_hash != request_hash {
-            return Ok(ConsumeOutcome::KeyReused);
+            return Ok(Some(ConsumeOutcome::KeyReused));
         }
-        Ok(match record.answer {
+        match record.refusal {
+            Some((code, Some(credits))) if code == "INSUFFICIENT_CREDITS" => {
+                return Ok(Some(ConsumeOutcome::Insufficient { credits }));
+            }
+            Some(_) => return Ok(Some(ConsumeOutcome::NoActiveSubscription)),
+            None => {}
+        }
+        Ok(Some(match record.answer {
             Some((status, body)) => ConsumeOutcome::Replay { status, body },
             // The first request spent the credits but its answer was never kept (it is still
             // running, or died before): answer as it would have, with the balance of now.
             None => {
-                let credits = self
-                    .store
-                    .subscription(&record.subscription_id)
-                    .await?
-                    .map_or(0, |s| s.credits);
+                let credits = match &record.subscription_id {
+                    Some(id) => self.store.subscription(id).await?.map_or(0, |s| s.credits),
+                    None => 0,
+                };
                 ConsumeOutcome::Consumed {
                     consumed: record.amount,
                     credits,
                 }
             }
-        })
+        }))
     }
 
     /// Keeps the answer given for a consumption, so that a replay repeats it.

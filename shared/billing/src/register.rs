@@ -122,6 +122,12 @@ impl Billing {
             });
         }
         let masked = billing.card.as_ref().and_then(|c| c.number.clone());
+        // The company's name while Toss still sends it (API versions before 2024-06-01), else
+        // the issuer's code from Toss's card-company table.
+        let company = billing
+            .card_company
+            .clone()
+            .or_else(|| billing.card.as_ref().and_then(|c| c.issuer_code.clone()));
         let owner = format!("api-{}", ulid::Ulid::new());
 
         for _ in 0..START_RETRIES {
@@ -135,7 +141,7 @@ impl Billing {
                         sub,
                         registration,
                         &billing.billing_key,
-                        masked.clone(),
+                        (masked.clone(), company.clone()),
                         &hash,
                         &owner,
                         now,
@@ -148,7 +154,7 @@ impl Billing {
                         &user_id,
                         previous.map(|s| s.id),
                         &billing.billing_key,
-                        masked.clone(),
+                        (masked.clone(), company.clone()),
                         &hash,
                         &owner,
                         now,
@@ -183,7 +189,7 @@ impl Billing {
         user_id: &str,
         replaces: Option<SubscriptionId>,
         billing_key: &domain::BillingKey,
-        masked: Option<String>,
+        (masked, company): (Option<String>, Option<String>),
         hash: &str,
         owner: &str,
         now: DateTime<Utc>,
@@ -197,6 +203,7 @@ impl Billing {
             masked,
             now,
         );
+        sub.card_company = company;
         sub.customer_email = registration.customer_email.clone();
         sub.customer_name = registration.customer_name.clone();
         let attempt = self.new_attempt(&sub, 0, 1, AttemptKind::First, owner, now);
@@ -222,7 +229,7 @@ impl Billing {
         mut sub: Subscription,
         registration: &Registration,
         billing_key: &domain::BillingKey,
-        masked: Option<String>,
+        (masked, company): (Option<String>, Option<String>),
         hash: &str,
         owner: &str,
         now: DateTime<Utc>,
@@ -247,6 +254,7 @@ impl Billing {
             }
         }
         sub.replace_card(billing_key.clone(), masked, now);
+        sub.card_company = company;
         // What the customer gave this time goes on the receipts from now on (a corrected
         // e-mail that Toss refused before, say).
         if let Some(email) = &registration.customer_email {

@@ -134,6 +134,9 @@ pub struct Subscription {
     pub retired_billing_keys: Vec<BillingKey>,
     /// Masked as Toss returns it (`43301234****123*`).
     pub card_number_masked: Option<String>,
+    /// The card company's name (`현대`) as Toss gave it, or its issuer code when Toss no
+    /// longer sends names.
+    pub card_company: Option<String>,
     pub customer_email: Option<Email>,
     pub customer_name: Option<CustomerName>,
     /// The moment of the first successful charge: every period is computed from it.
@@ -183,6 +186,7 @@ impl Subscription {
             billing_key: Some(billing_key),
             retired_billing_keys: Vec::new(),
             card_number_masked,
+            card_company: None,
             customer_email: None,
             customer_name: None,
             anchor: None,

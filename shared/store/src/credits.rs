@@ -85,10 +85,13 @@ pub struct IdempotencyRecord {
     /// SHA-256 of the request as the edge canonicalised it: another body under the same key
     /// is refused.
     pub request_hash: String,
-    pub subscription_id: SubscriptionId,
+    /// The subscription it spent from (none for a refusal without a subscription).
+    pub subscription_id: Option<SubscriptionId>,
     pub amount: u64,
     /// The first answer (status and body), once it was written.
     pub answer: Option<(u16, String)>,
+    /// The first request was refused: its code and, for a lack of credits, the balance then.
+    pub refusal: Option<(String, Option<u64>)>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -97,8 +100,13 @@ struct IdempotencyItem {
     pk: String,
     sk: String,
     request_hash: String,
-    subscription_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subscription_id: Option<String>,
     amount: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused_credits: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     answer_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,8 +205,10 @@ impl Store {
             pk: idempotency_pk(c.user_id),
             sk: idempotency_sk(c.key_hash),
             request_hash: c.request_hash.to_owned(),
-            subscription_id: c.subscription_id.to_string(),
+            subscription_id: Some(c.subscription_id.to_string()),
             amount: c.amount,
+            refused: None,
+            refused_credits: None,
             answer_status: None,
             answer_body: None,
             created_at: time::format(c.at),
@@ -255,13 +265,55 @@ impl Store {
         let key = format!("{}/{}", item.pk, item.sk);
         Ok(Some(IdempotencyRecord {
             request_hash: item.request_hash,
-            subscription_id: SubscriptionId::parse(item.subscription_id)
+            subscription_id: item
+                .subscription_id
+                .map(SubscriptionId::parse)
+                .transpose()
                 .map_err(|_| Error::corrupt(key.clone(), "subscription_id is invalid"))?,
             amount: item.amount,
             answer: item.answer_status.zip(item.answer_body),
+            refusal: item.refused.map(|code| (code, item.refused_credits)),
             created_at: time::parse(&item.created_at)
                 .ok_or_else(|| Error::corrupt(key, "created_at is not a timestamp"))?,
         }))
+    }
+
+    /// Remembers that the first request under a key was refused (`code`, and the balance
+    /// `credits` for a lack of them), so that a retry gets the same answer instead of spending
+    /// later. `false` when the key was recorded first by another request.
+    pub async fn remember_refusal(
+        &self,
+        user_id: &str,
+        key_hash: &str,
+        request_hash: &str,
+        (code, credits): (&str, Option<u64>),
+        amount: u64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let record = IdempotencyItem {
+            pk: idempotency_pk(user_id),
+            sk: idempotency_sk(key_hash),
+            request_hash: request_hash.to_owned(),
+            subscription_id: None,
+            amount,
+            refused: Some(code.to_owned()),
+            refused_credits: credits,
+            answer_status: None,
+            answer_body: None,
+            created_at: time::format(at),
+            expires_at: at.timestamp() + IDEMPOTENCY_TTL_HOURS * 3600,
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(idempotency put)", e.to_string()))?;
+        match self.put(put).await {
+            Ok(()) => Ok(true),
+            Err(Error::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Keeps the first answer given for a key, so that a replay repeats it; a second writer

@@ -101,6 +101,8 @@ pub(crate) struct SubscriptionItem {
     pub retired_billing_keys: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_number_masked: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_company: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,6 +166,7 @@ impl SubscriptionItem {
                 .map(|k| k.expose_secret().to_owned())
                 .collect(),
             card_number_masked: sub.card_number_masked.clone(),
+            card_company: sub.card_company.clone(),
             customer_email: sub.customer_email.as_ref().map(|e| e.as_str().to_owned()),
             customer_name: sub.customer_name.as_ref().map(|n| n.as_str().to_owned()),
             anchor: opt_ts(sub.anchor),
@@ -243,6 +246,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
                 .collect::<Result<_, _>>()
                 .map_err(|_| bad(k, "retired_billing_keys"))?,
             card_number_masked: item.card_number_masked,
+            card_company: item.card_company,
             customer_email: item
                 .customer_email
                 .as_deref()

@@ -151,10 +151,27 @@ async fn asking_for_more_than_the_balance_is_a_409_with_the_balance_and_changes_
     assert_eq!(answer.status, 409);
     assert_eq!(answer.json["error"]["code"], "INSUFFICIENT_CREDITS");
     assert_eq!(answer.json["error"]["credits"], 30);
-    assert_eq!(api.dump().await, before);
-    // A refusal is not remembered: the same key works once the request fits.
-    let fits = api.consume(&token, "too-many", r#"{"amount":30}"#).await;
+    let sub = api.subscription("user_greedy").await;
+    assert_eq!(sub.credits, 30, "nothing spent");
+    assert_eq!(
+        api.store.credit_entries(&sub.id).await.unwrap().len(),
+        1,
+        "no new entry"
+    );
+    // The refusal is the key's first answer: the same request under it gets it again, another
+    // request under it is a reuse, and a new key is served.
+    let again = api.consume(&token, "too-many", r#"{"amount":31}"#).await;
+    assert_eq!((again.status, &again.json), (409, &answer.json));
+    let other_body = api.consume(&token, "too-many", r#"{"amount":30}"#).await;
+    assert_eq!(other_body.json["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    let fits = api.consume(&token, "fits", r#"{"amount":30}"#).await;
     assert_eq!(fits.json, json!({"consumed": 30, "credits": 0}));
+    let dump = api.dump().await;
+    assert_eq!(
+        dump.len(),
+        before.len() + 3,
+        "the refused key, then the served key and its entry; nothing else"
+    );
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ fn user_of(customer: &str) -> String {
 /// yet, so the cancel is allowed), and is then charged for another month anyway.
 #[tokio::test]
 async fn a_customer_whose_cancel_was_accepted_before_the_renewal_was_claimed_is_not_charged_for_it()
- {
+{
     let w = World::new().await;
     let customers = ["user_gap_a", "user_gap_b"];
     let mut as_of = Utc::now();
@@ -85,8 +85,7 @@ async fn a_customer_whose_cancel_was_accepted_before_the_renewal_was_claimed_is_
 /// body) without consuming again." Only a `200` is remembered: a key first answered
 /// `409 INSUFFICIENT_CREDITS` spends credits when it is retried after the next grant.
 #[tokio::test]
-async fn a_key_first_answered_insufficient_credits_replays_that_answer_instead_of_spending_later()
- {
+async fn a_key_first_answered_insufficient_credits_replays_that_answer_instead_of_spending_later() {
     let w = World::new().await;
     let sub = w.subscribe("user_idem409", TestCard::Ok, Utc::now()).await;
     let user = user_of("user_idem409");
@@ -95,21 +94,32 @@ async fn a_key_first_answered_insufficient_credits_replays_that_answer_instead_o
         amount: 1,
     };
     assert!(matches!(
-        w.billing.consume_credits(&user, &one, Utc::now()).await.unwrap(),
+        w.billing
+            .consume_credits(&user, &one, Utc::now())
+            .await
+            .unwrap(),
         ConsumeOutcome::Consumed { credits: 29, .. }
     ));
     let all = ConsumeRequest {
         idempotency_key: "k-all".into(),
         amount: 30,
     };
-    let first = w.billing.consume_credits(&user, &all, Utc::now()).await.unwrap();
+    let first = w
+        .billing
+        .consume_credits(&user, &all, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(first, ConsumeOutcome::Insufficient { credits: 29 });
 
     // The next month is paid: the allowance is 30 again.
     w.sweep(sweep_time(&sub)).await;
     assert_eq!(w.subscription("user_idem409").await.credits, 30);
 
-    let retried = w.billing.consume_credits(&user, &all, Utc::now()).await.unwrap();
+    let retried = w
+        .billing
+        .consume_credits(&user, &all, Utc::now())
+        .await
+        .unwrap();
     assert!(
         !matches!(retried, ConsumeOutcome::Consumed { .. }),
         "the same key and body spent 30 credits although its first answer was 409: {retried:?}"
