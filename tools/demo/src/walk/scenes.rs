@@ -271,8 +271,12 @@ impl Walk<'_> {
                 "{what}: the table has cancel_at_period_end = {}",
                 stored.cancel_at_period_end
             );
-            let result = format!("200 cancelAtPeriodEnd {flag}");
-            self.api_row(at, BOB, what, &answer, &result);
+            let result = if flag {
+                "200 cancelAtPeriodEnd"
+            } else {
+                "200 resumed"
+            };
+            self.api_row(at, BOB, what, &answer, result);
             last = Some(answer);
         }
         let last = last.context("three calls were made")?;
