@@ -13,6 +13,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(q) = query::SuccessQuery::parse(raw) {
+        let state = q.state.expose_secret();
+        assert!(
+            state.len() == 64
+                && state
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "state shape"
+        );
         let key = q.customer_key.as_str();
         assert!((2..=50).contains(&key.len()), "customerKey length");
         assert!(

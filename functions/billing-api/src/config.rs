@@ -18,8 +18,13 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The environment, with the Toss secret key read from SSM when `TOSS_SECRET_KEY_PARAMETER`
+    /// names a parameter (a deployed stack).
+    pub async fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let ssm = billing::secret::Ssm::new(aws_sdk_ssm::Client::new(aws));
+        let secret = billing::secret::TossSecret::load(&env, &ssm).await?;
+        Self::from_lookup(secret.lookup(env))
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -139,10 +139,22 @@ mod tests {
         let state = "0".repeat(64);
         for (query, code) in [
             ("customerKey=x&authKey=k".to_owned(), "INVALID_STATE"),
-            (format!("state=XYZ&customerKey=x&authKey=k"), "INVALID_STATE"),
-            (format!("state={state}&state={state}&customerKey=x&authKey=k"), "INVALID_REQUEST"),
-            (format!("state={state}&customerKey=%ED%95%9C&authKey=k"), "INVALID_REQUEST"),
-            (format!("state={state}&customerKey=user_1"), "INVALID_REQUEST"),
+            (
+                "state=XYZ&customerKey=x&authKey=k".to_owned(),
+                "INVALID_STATE",
+            ),
+            (
+                format!("state={state}&state={state}&customerKey=x&authKey=k"),
+                "INVALID_REQUEST",
+            ),
+            (
+                format!("state={state}&customerKey=%ED%95%9C&authKey=k"),
+                "INVALID_REQUEST",
+            ),
+            (
+                format!("state={state}&customerKey=user_1"),
+                "INVALID_REQUEST",
+            ),
         ] {
             let mut request = event("success");
             *request.uri_mut() = format!("/billing/success?{query}").parse().unwrap();

@@ -8,11 +8,20 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
     let aws = aws_config::load_from_env().await;
+    let config = Config::from_env(&aws).await?;
+    let metrics = billing::metrics::install(&config.common.metrics_namespace, "billing-api")?;
     let state = State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
     state.warm_up().await;
     let app = billing_api::app(state);
     // lambda_http::run behind a guard: see edge.rs (its conversion panics on some inputs).
-    edge::run(service_fn(|request| billing_api::handle(&app, request))).await
+    edge::run(service_fn(|request| {
+        let app = &app;
+        async move {
+            let response = billing_api::handle(app, request).await;
+            billing::metrics::flush(metrics);
+            response
+        }
+    }))
+    .await
 }

@@ -200,12 +200,19 @@ mod tests {
         for raw in [
             String::new(),
             "customerKey=user_2abc&authKey=k1".to_owned(),
-            format!("state=&customerKey=user_2abc&authKey=k1"),
-            format!("state={}&customerKey=user_2abc&authKey=k1", STATE.to_uppercase()),
+            "state=&customerKey=user_2abc&authKey=k1".to_owned(),
+            format!(
+                "state={}&customerKey=user_2abc&authKey=k1",
+                STATE.to_uppercase()
+            ),
             format!("state={}&customerKey=user_2abc&authKey=k1", &STATE[1..]),
             format!("state={STATE}0&customerKey=user_2abc&authKey=k1"),
         ] {
-            assert_eq!(SuccessQuery::parse(&raw).unwrap_err(), QueryError::State, "{raw}");
+            assert_eq!(
+                SuccessQuery::parse(&raw).unwrap_err(),
+                QueryError::State,
+                "{raw}"
+            );
         }
         assert_eq!(
             success(&format!("state={STATE}&customerKey=u1&authKey=k")).unwrap_err(),

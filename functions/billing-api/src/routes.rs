@@ -124,11 +124,15 @@ async fn register(state: &State, q: SuccessQuery) -> Redirect {
         customer_email: q.customer_email,
         customer_name: q.customer_name,
     };
-    match state
+    let result = state
         .billing
         .register_card(&registration, chrono::Utc::now())
-        .await
-    {
+        .await;
+    match &result {
+        Ok(outcome) => billing::metrics::registration(outcome),
+        Err(_) => billing::metrics::registration_error(),
+    }
+    match result {
         Ok(RegistrationOutcome::Subscribed { subscription_id }) => {
             info!(subscription = %subscription_id, "subscribed");
             Redirect::ToApp

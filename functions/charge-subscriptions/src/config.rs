@@ -19,11 +19,21 @@ pub(crate) struct Config {
     /// ARN of this stack's schedule rule (`SWEEP_RULE_ARN`, set by template.yaml): the only
     /// rule whose events start a sweep.
     pub rule_arn: String,
+    /// ARN of this stack's settlement rule (`SETTLEMENT_RULE_ARN`): its events run the daily
+    /// settlement check. Unset: no event is taken for one.
+    pub settlement_rule_arn: Option<String>,
 }
 
 impl Config {
-    pub(crate) fn from_env() -> Result<Self, billing::ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The environment, with the Toss secret key read from SSM when `TOSS_SECRET_KEY_PARAMETER`
+    /// names a parameter (a deployed stack).
+    pub(crate) async fn from_env(
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Self, billing::ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let ssm = billing::secret::Ssm::new(aws_sdk_ssm::Client::new(aws));
+        let secret = billing::secret::TossSecret::load(&env, &ssm).await?;
+        Self::from_lookup(secret.lookup(env))
     }
 
     pub(crate) fn from_lookup(
@@ -36,6 +46,16 @@ impl Config {
             return Err(billing::ConfigError::new(
                 RULE_ARN,
                 "must be an EventBridge rule ARN, arn:<partition>:events:<region>:<account>:rule/<name>",
+            ));
+        }
+        let settlement_rule_arn = billing::config::var(&lookup, "SETTLEMENT_RULE_ARN");
+        if settlement_rule_arn
+            .as_deref()
+            .is_some_and(|arn| !is_rule_arn(arn) || arn == rule_arn)
+        {
+            return Err(billing::ConfigError::new(
+                "SETTLEMENT_RULE_ARN",
+                "must be an EventBridge rule ARN other than SWEEP_RULE_ARN",
             ));
         }
         let common = billing::Config::from_lookup(&lookup)?;
@@ -63,6 +83,7 @@ impl Config {
             concurrency,
             max_continuations,
             rule_arn,
+            settlement_rule_arn,
             deadline_margin: margin,
             common,
         })
@@ -138,6 +159,22 @@ mod tests {
         .unwrap();
 
         assert_eq!(c.deadline_margin, Duration::from_secs(15 + 120 + 15 + 10));
+    }
+
+    #[test]
+    fn the_settlement_rule_is_optional_but_must_be_another_rule_arn() {
+        let sweep = "arn:aws:events:ap-northeast-2:123456789012:rule/stack-sweep";
+        let settle = "arn:aws:events:ap-northeast-2:123456789012:rule/stack-settlement";
+
+        let unset = config(&[]).unwrap();
+        let set = config(&[("SETTLEMENT_RULE_ARN", settle)]).unwrap();
+        let same = config(&[("SETTLEMENT_RULE_ARN", sweep)]).unwrap_err();
+        let wrong = config(&[("SETTLEMENT_RULE_ARN", "stack-settlement")]).unwrap_err();
+
+        assert_eq!(unset.settlement_rule_arn, None);
+        assert_eq!(set.settlement_rule_arn.as_deref(), Some(settle));
+        assert_eq!(same.name, "SETTLEMENT_RULE_ARN");
+        assert_eq!(wrong.name, "SETTLEMENT_RULE_ARN");
     }
 
     #[test]

@@ -18,12 +18,22 @@ pub(crate) struct State {
     deadline_margin: Duration,
     continuer: Continuer,
     expected: Expected,
+    /// The daily settlement check's schedule rule (`SETTLEMENT_RULE_ARN`), if configured.
+    settlement_rule: Option<String>,
 }
 
 impl State {
     /// Opens the DynamoDB and Toss connections before the first event (see `Billing::warm_up`).
     pub(crate) async fn warm_up(&self) {
         self.billing.warm_up().await;
+    }
+
+    pub(crate) fn billing(&self) -> &Billing {
+        &self.billing
+    }
+
+    pub(crate) fn settlement_rule(&self) -> Option<&str> {
+        self.settlement_rule.as_deref()
     }
 }
 
@@ -44,6 +54,7 @@ impl State {
                 rule_arn: config.rule_arn,
                 max_continuations: config.max_continuations,
             },
+            settlement_rule: config.settlement_rule_arn,
         })
     }
 }
@@ -158,6 +169,18 @@ pub(crate) async fn handle(
         continued: handover == Handover::Sent,
         handover_failed: handover == Handover::Failed,
     })
+}
+
+/// The run's metrics (billing::metrics): a completed run's summary and the heartbeat; a run
+/// that finished with some subscriptions unprocessed still reports what it charged.
+pub(crate) fn record_metrics(result: &Result<Report, SweepError>, elapsed: Duration) {
+    match result {
+        Ok(report) => billing::metrics::sweep(&report.summary, elapsed, true),
+        Err(SweepError::Billing(billing::Error::SweepIncomplete { summary })) => {
+            billing::metrics::sweep(summary, elapsed, false)
+        }
+        Err(_) => billing::metrics::sweep_failed(elapsed),
+    }
 }
 
 /// What became of the rest of a run cut short by its deadline.

@@ -1,22 +1,32 @@
-//! `charge-subscriptions`: the scheduled renewal sweep.
+//! `charge-subscriptions`: the scheduled renewal sweep, and the daily settlement check on its
+//! own schedule.
 
 mod config;
 mod continuation;
 mod event;
 mod handler;
+mod invocation;
+mod settlement;
 
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = config::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
+    let config = config::Config::from_env(&aws).await?;
+    let metrics =
+        billing::metrics::install(&config.common.metrics_namespace, "charge-subscriptions")?;
     let state = handler::State::new(
         config,
         aws_sdk_dynamodb::Client::new(&aws),
         aws_sdk_lambda::Client::new(&aws),
     )?;
     state.warm_up().await;
-    run(service_fn(|event| handler::handle(&state, event))).await
+    run(service_fn(|event| async {
+        let result = invocation::invoke(&state, event).await;
+        billing::metrics::flush(metrics);
+        result
+    }))
+    .await
 }

@@ -26,7 +26,9 @@ impl ConsumeRequest {
 
     /// The request's identity for "same key, another body": the canonical amount.
     pub fn request_hash(&self) -> String {
-        hex::encode(Sha256::digest(format!("consume:{}", self.amount).as_bytes()))
+        hex::encode(Sha256::digest(
+            format!("consume:{}", self.amount).as_bytes(),
+        ))
     }
 }
 
@@ -97,7 +99,12 @@ impl Billing {
         let Some(sub) = usable else {
             // A replay of a key spent before the subscription ended still gets its answer.
             return self
-                .replay_or(user_id, &key_hash, &request_hash, ConsumeOutcome::NoActiveSubscription)
+                .replay_or(
+                    user_id,
+                    &key_hash,
+                    &request_hash,
+                    ConsumeOutcome::NoActiveSubscription,
+                )
                 .await;
         };
         let consumption = Consumption {
@@ -118,6 +125,7 @@ impl Billing {
                         .await?
                         .map_or(0, |s| s.credits);
                     info!(amount = request.amount, credits, "credits consumed");
+                    crate::metrics::credits_consumed(request.amount);
                     return Ok(ConsumeOutcome::Consumed {
                         consumed: request.amount,
                         credits,

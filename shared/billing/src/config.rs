@@ -18,6 +18,8 @@ pub struct Config {
     pub toss: toss::Config,
     pub table_name: String,
     pub settings: Settings,
+    /// CloudWatch namespace of the functions' metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
 }
 
 const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
@@ -148,9 +150,22 @@ impl Config {
                 ),
             ));
         }
+        let metrics_namespace =
+            var(&lookup, "METRICS_NAMESPACE").unwrap_or_else(|| "TossSubscriptions".to_owned());
+        if metrics_namespace.len() > 255
+            || !metrics_namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/#:".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "METRICS_NAMESPACE",
+                "must be 1 to 255 characters of letters, digits and . _ - / # :",
+            ));
+        }
         Ok(Self {
             toss,
             table_name,
+            metrics_namespace,
             settings: Settings {
                 plan,
                 dunning,

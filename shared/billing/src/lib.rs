@@ -29,8 +29,11 @@ mod engine;
 mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
+pub mod metrics;
 mod outcome;
 mod register;
+pub mod secret;
+mod settlement;
 mod summary;
 mod sweep;
 
@@ -40,5 +43,6 @@ pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
 pub use error::Error;
 pub use register::{Registration, RegistrationOutcome, codes};
+pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};
 pub use summary::Summary;
 pub use sweep::{SweepOptions, as_of_from_event};

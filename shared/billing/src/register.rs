@@ -403,7 +403,11 @@ impl Billing {
         if let Err(refusal) = checkout.admits(&registration.customer_key, hash, now) {
             return Ok(Admission::Refused(refusal));
         }
-        match self.store.bind_checkout(&checkout.state_hash, hash, now).await {
+        match self
+            .store
+            .bind_checkout(&checkout.state_hash, hash, now)
+            .await
+        {
             Ok(()) => Ok(Admission::Admitted {
                 user_id: checkout.user_id,
             }),

@@ -26,4 +26,11 @@ pub struct Summary {
     pub total_charged_krw: u64,
     /// True when the run stopped claiming because its deadline was near.
     pub stopped_early: bool,
+    /// Attempts this run left `UNKNOWN` (looked up without an answer, or not due for a look-up
+    /// yet). Every unknown attempt is due for a look-up at least every 6 hours, so a daily run
+    /// sees each one older than that.
+    pub unknown_open: u64,
+    /// Age of the oldest of them, in seconds (0 when there is none): over a day means Toss has
+    /// not answered for that order for a day; see the README's runbook.
+    pub oldest_unknown_age_seconds: u64,
 }

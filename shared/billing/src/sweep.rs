@@ -1,6 +1,7 @@
 //! The renewal sweep: page through the due index, and for each due subscription claim →
 //! charge → record, with bounded concurrency, until the work or the time runs out.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -80,6 +81,8 @@ struct Run<'a> {
     leased: Mutex<Vec<(SubscriptionId, DateTime<Utc>)>>,
     /// Customers whose data Toss refused in this run (see `REFUSED_DATA_BREAKER`).
     refused_data: AtomicU64,
+    /// Attempts left `UNKNOWN` by this run: order id → when the attempt was claimed.
+    unknown_open: Mutex<HashMap<OrderId, DateTime<Utc>>>,
     started: Instant,
 }
 
@@ -137,6 +140,7 @@ impl Billing {
             toss_slots: Semaphore::new(options.concurrency.max(1)),
             leased: Mutex::new(Vec::new()),
             refused_data: AtomicU64::new(0),
+            unknown_open: Mutex::new(HashMap::new()),
             started: Instant::now(),
         });
 
@@ -192,6 +196,7 @@ impl Billing {
             .await;
 
         self.revisit_leased(&run).await;
+        run.count_unknown_open().await;
 
         let summary = run.summary.lock().await.clone();
         if let Some(code) = run.our_fault.lock().await.clone() {
@@ -445,6 +450,9 @@ impl Billing {
     ) -> Result<Processed, Error> {
         let now = run.now();
         if !attempt.may_reconcile_at(now) {
+            if attempt.status == AttemptStatus::Unknown {
+                run.note_unknown(&attempt).await;
+            }
             return Ok(match attempt.lease.as_ref() {
                 Some(lease) if lease.until > now => Processed::Leased { until: lease.until },
                 _ => Processed::Skipped,
@@ -472,10 +480,14 @@ impl Billing {
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Processed, Error> {
-        Ok(Processed::Settled(
-            self.settle(sub, attempt, &run.options.run_id, mode, now)
-                .await?,
-        ))
+        let (order_id, created_at) = (attempt.order_id.clone(), attempt.created_at);
+        let settled = self
+            .settle(sub, attempt, &run.options.run_id, mode, now)
+            .await?;
+        if matches!(settled, Settled::Unknown { .. }) {
+            run.unknown_open.lock().await.insert(order_id, created_at);
+        }
+        Ok(Processed::Settled(settled))
     }
 }
 
@@ -504,6 +516,27 @@ async fn read_page(
 }
 
 impl Run<'_> {
+    async fn note_unknown(&self, attempt: &ChargeAttempt) {
+        self.unknown_open
+            .lock()
+            .await
+            .insert(attempt.order_id.clone(), attempt.created_at);
+    }
+
+    /// The summary's `unknown_open` and `oldest_unknown_age_seconds`, once the run is over.
+    async fn count_unknown_open(&self) {
+        let open = self.unknown_open.lock().await;
+        let now = self.now();
+        let oldest = open
+            .values()
+            .map(|created| (now - *created).num_seconds().max(0))
+            .max()
+            .unwrap_or(0);
+        let mut s = self.summary.lock().await;
+        s.unknown_open = open.len() as u64;
+        s.oldest_unknown_age_seconds = u64::try_from(oldest).unwrap_or(0);
+    }
+
     async fn count(&self, id: &SubscriptionId, result: Result<Processed, Error>) {
         let mut s = self.summary.lock().await;
         match result {

@@ -84,10 +84,7 @@ impl CreditEntry {
 /// (which the ledger must never show). Entries written in the same millisecond have no order
 /// between them, so only the sum is checked.
 pub fn replay_balance<'a>(entries: impl IntoIterator<Item = &'a CreditEntry>) -> Option<u64> {
-    let balance: i128 = entries
-        .into_iter()
-        .map(|e| e.change.signed(e.amount))
-        .sum();
+    let balance: i128 = entries.into_iter().map(|e| e.change.signed(e.amount)).sum();
     u64::try_from(balance).ok()
 }
 
@@ -116,7 +113,10 @@ mod tests {
             entry(CreditChange::Revoke, 5),
         ];
         assert_eq!(replay_balance(&ok), Some(25));
-        let overdraft = [entry(CreditChange::Grant, 1), entry(CreditChange::Consume, 2)];
+        let overdraft = [
+            entry(CreditChange::Grant, 1),
+            entry(CreditChange::Consume, 2),
+        ];
         assert_eq!(replay_balance(&overdraft), None);
     }
 

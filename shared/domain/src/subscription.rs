@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::period::{kst_days_after, period_due_at, period_start};
 use crate::{
-    BillingKey, CreditChange, CreditEntry, CustomerKey, CustomerName, DunningPolicy, Email, OrderId,
-    Plan, SubscriptionId,
+    BillingKey, CreditChange, CreditEntry, CustomerKey, CustomerName, DunningPolicy, Email,
+    OrderId, Plan, SubscriptionId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +71,8 @@ impl CancelReason {
             Self::Abandoned,
             Self::Customer,
         ]
-            .into_iter()
-            .find(|r| r.as_str() == value)
+        .into_iter()
+        .find(|r| r.as_str() == value)
     }
 }
 
@@ -568,14 +568,16 @@ mod tests {
     }
 
     #[test]
-    fn ending_a_subscription_expires_its_credits_once_and_a_scheduled_cancel_can_be_taken_back()
-    {
+    fn ending_a_subscription_expires_its_credits_once_and_a_scheduled_cancel_can_be_taken_back() {
         let anchor = kst("2026-01-31T10:00:00+09:00");
         let mut s = active_since(anchor);
         let in_period = kst("2026-02-10T00:00:00+09:00");
         s.schedule_cancel(in_period);
         assert!(s.resumable(in_period));
-        assert!(!s.resumable(kst("2026-02-28T10:00:00+09:00")), "period over");
+        assert!(
+            !s.resumable(kst("2026-02-28T10:00:00+09:00")),
+            "period over"
+        );
         s.resume(in_period);
         assert!(!s.cancel_at_period_end && !s.resumable(in_period));
 
@@ -590,7 +592,10 @@ mod tests {
             .collect();
         assert_eq!(expiries, [(30, "canceled")]);
         assert_eq!(crate::replay_balance(&s.pending_credits), Some(0));
-        assert_eq!(CancelReason::parse("customer"), Some(CancelReason::Customer));
+        assert_eq!(
+            CancelReason::parse("customer"),
+            Some(CancelReason::Customer)
+        );
     }
 
     #[test]

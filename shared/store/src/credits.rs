@@ -73,7 +73,8 @@ impl CreditItem {
             balance: self.balance,
             period: self.period,
             reference: self.reference,
-            at: time::parse(&self.at).ok_or_else(|| Error::corrupt(key, "at is not a timestamp"))?,
+            at: time::parse(&self.at)
+                .ok_or_else(|| Error::corrupt(key, "at is not a timestamp"))?,
         })
     }
 }
@@ -153,23 +154,11 @@ impl Store {
 
     /// Every credit entry of a subscription, oldest first.
     pub async fn credit_entries(&self, id: &SubscriptionId) -> Result<Vec<CreditEntry>, Error> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(subscription_pk(id)))
-            .expression_attribute_values(":prefix", s(CREDIT_PREFIX))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| Error::service("Query", e))?;
-            out.push(from_item::<CreditItem>(item)?.into_entry()?);
-        }
-        Ok(out)
+        self.items_under(subscription_pk(id), CREDIT_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<CreditItem>(item)?.into_entry())
+            .collect()
     }
 
     /// Spends `amount` credits of a usable subscription under an idempotency key, all or

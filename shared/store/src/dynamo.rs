@@ -195,21 +195,36 @@ impl Store {
         id: &SubscriptionId,
         prefix: &str,
     ) -> Result<Vec<ChargeAttempt>, Error> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(subscription_pk(id)))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
+        self.items_under(subscription_pk(id), prefix)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<AttemptItem>(item)?.try_into())
+            .collect()
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent.
+    pub(crate) async fn items_under(&self, pk: String, prefix: &str) -> Result<Vec<Item>, Error> {
+        self.all_items(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true),
+        )
+        .await
+    }
+
+    /// Every item a query finds, page after page.
+    pub(crate) async fn all_items(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, Error> {
+        let mut pages = query.into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| Error::service("Query", e))?;
-            out.push(from_item::<AttemptItem>(item)?.try_into()?);
+            out.push(item.map_err(|e| Error::service("Query", e))?);
         }
         Ok(out)
     }

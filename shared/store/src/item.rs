@@ -307,6 +307,9 @@ pub(crate) struct AttemptItem {
     pub approved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_url: Option<String>,
+    /// `DONE` only: the Seoul day it was paid on, the key of the sparse `settled` index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_day: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,6 +319,20 @@ pub(crate) struct AttemptItem {
     pub next_reconcile_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The Seoul day a paid attempt counts on (approval time, else its last update), the key of the
+/// `settled` index; `None` for every attempt that is not `DONE`.
+fn settled_day(attempt: &ChargeAttempt) -> Option<String> {
+    (attempt.status == domain::AttemptStatus::Done).then(|| {
+        attempt
+            .approved_at
+            .unwrap_or(attempt.updated_at)
+            .with_timezone(&domain::SEOUL)
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string()
+    })
 }
 
 impl From<&ChargeAttempt> for AttemptItem {
@@ -337,6 +354,7 @@ impl From<&ChargeAttempt> for AttemptItem {
             payment_key: a.payment_key.as_ref().map(ToString::to_string),
             approved_at: opt_ts(a.approved_at),
             receipt_url: a.receipt_url.clone(),
+            settled_day: settled_day(a),
             error_code: a.error_code.clone(),
             error_message: a.error_message.clone(),
             reconcile_count: a.reconcile_count,
@@ -527,6 +545,36 @@ mod tests {
         assert!(!item.contains_key("due_pk"), "no NULL placeholder either");
         assert!(!item.contains_key("due_at"));
         assert!(!item.contains_key("billing_key"));
+    }
+
+    #[test]
+    fn only_a_paid_attempt_carries_the_seoul_day_it_was_paid_on() {
+        let s = sub();
+        let claimed_at = kst("2026-12-01T08:59:00+09:00");
+        let mut a = ChargeAttempt::claim(
+            s.id.clone(),
+            s.customer_key.clone(),
+            1,
+            0,
+            Krw::new(3900),
+            AttemptKind::Renewal,
+            Lease {
+                owner: "run-1".into(),
+                until: claimed_at + chrono::Duration::minutes(5),
+            },
+            claimed_at,
+        );
+        let open = to_item(&AttemptItem::from(&a)).unwrap();
+        a.status = domain::AttemptStatus::Done;
+        // 23:30 UTC on Nov 30 is 08:30 KST on Dec 1: the Seoul day counts.
+        a.approved_at = Some(kst("2026-12-01T08:30:00+09:00"));
+        let paid = to_item(&AttemptItem::from(&a)).unwrap();
+
+        assert!(
+            !open.contains_key("settled_day"),
+            "not in the settled index"
+        );
+        assert_eq!(paid["settled_day"].as_s().unwrap(), "2026-12-01");
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod credits;
 mod dynamo;
 mod error;
 mod item;
+mod settled;
 mod time;
 
 pub use checkout::UserView;
@@ -32,6 +33,7 @@ pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyR
 pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
+pub use settled::SETTLED_INDEX;
 
 /// Name of the global secondary index of due subscriptions.
 pub const DUE_INDEX: &str = "due";

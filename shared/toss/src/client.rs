@@ -215,6 +215,31 @@ impl Client {
         self.look_up(path, None, Some(payment_key.as_str())).await
     }
 
+    /// `GET /v1/transactions`: one page of the merchant's payments and cancels in a window
+    /// (the settlement check). Toss says it can take as long as a charge; a transport error is
+    /// retried once, like a look-up.
+    pub async fn transactions(
+        &self,
+        query: &crate::TransactionQuery,
+    ) -> Result<Vec<crate::Transaction>, Error> {
+        let operation = Operation::LookUp;
+        let call = || Call {
+            operation,
+            method: Method::GET,
+            path: query.path(),
+            body: None,
+            idempotency_key: None,
+            timeout: self.charge_timeout,
+            order_id: None,
+            payment_key: None,
+        };
+        let answer = match self.execute(call()).await {
+            Err(Error::Transport { .. }) => self.execute(call()).await?,
+            other => other?,
+        };
+        decode(operation, answer)
+    }
+
     /// `POST /v1/payments/{paymentKey}/cancel`: a full refund when `amount` is `None`.
     pub async fn cancel_payment(
         &self,

@@ -14,6 +14,7 @@ mod de;
 mod error;
 mod path;
 mod payment;
+mod transactions;
 
 pub use billing::{Billing, BillingCard};
 pub use class::ErrorClass;
@@ -25,6 +26,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use payment::{ChargeRequest, Failure, Payment, PaymentCancel, PaymentCard, PaymentStatus};
+pub use transactions::{DATE_FORMAT as TRANSACTIONS_DATE_FORMAT, Transaction, TransactionQuery};
 
 #[cfg(test)]
 mod tests {

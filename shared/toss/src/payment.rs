@@ -134,7 +134,7 @@ impl Payment {
     }
 }
 
-fn payment_key<'de, D: Deserializer<'de>>(d: D) -> Result<PaymentKey, D::Error> {
+pub(crate) fn payment_key<'de, D: Deserializer<'de>>(d: D) -> Result<PaymentKey, D::Error> {
     let raw = String::deserialize(d)?;
     PaymentKey::parse(raw).map_err(serde::de::Error::custom)
 }

@@ -122,7 +122,12 @@ impl Stack {
     }
 
     async fn subscription(&self, user: &str) -> domain::Subscription {
-        self.store.user_view(user).await.unwrap().subscription.unwrap()
+        self.store
+            .user_view(user)
+            .await
+            .unwrap()
+            .subscription
+            .unwrap()
     }
 
     async fn customer_key(&self, user: &str) -> String {
@@ -203,8 +208,9 @@ async fn e2e_bad_redirects_get_a_fail_redirect_or_a_json_error_and_store_nothing
         .sandbox()
         .mint_auth_key("cus_0123456789abcdef0123456789abcdef", TestCard::Ok)
         .unwrap();
-    let forged =
-        format!("/billing/success?state={unknown}&customerKey=cus_0123456789abcdef0123456789abcdef&authKey={auth_key}");
+    let forged = format!(
+        "/billing/success?state={unknown}&customerKey=cus_0123456789abcdef0123456789abcdef&authKey={auth_key}"
+    );
     for (path, code) in [
         ("/billing/success", "INVALID_STATE"),
         ("/billing/success?customerKey=user_1", "INVALID_STATE"),
@@ -218,7 +224,9 @@ async fn e2e_bad_redirects_get_a_fail_redirect_or_a_json_error_and_store_nothing
             "INVALID_REQUEST",
         ),
         (
-            &format!("/billing/success?state={unknown}&customerKey=user_1&customerKey=user_2&authKey=k"),
+            &format!(
+                "/billing/success?state={unknown}&customerKey=user_1&customerKey=user_2&authKey=k"
+            ),
             "INVALID_REQUEST",
         ),
     ] {
@@ -729,4 +737,100 @@ async fn e2e_every_hostile_or_missing_token_is_a_401_through_the_real_function_a
             assert!(!logs.contains(token), "{name}: the token is in the logs");
         }
     }
+}
+
+/// A `/v1` call to the real function with a bearer token, extra headers and a body; (status, JSON).
+async fn call_v1(
+    watch: &Watch,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Value) {
+    let url = format!("{}/lambda-url/billing-api{path}", watch.base_url());
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn e2e_the_app_reads_its_subscription_spends_a_credit_once_and_cancels_through_the_real_function()
+ {
+    use reqwest::Method;
+    let stack = Stack::new().await;
+    let sub = stack.subscribe("user_e2e_app", TestCard::Ok).await;
+    let token = stack
+        .issuer
+        .issuer()
+        .mint(&auth_issuer::TokenRequest::for_user("user_e2e_app"))
+        .unwrap();
+    let key = [("idempotency-key", "reading-2026-12-02-1")];
+
+    let (status, view) = call_v1(
+        &stack.watch,
+        Method::GET,
+        "/v1/subscription",
+        &token,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["status"].as_str(), view["credits"].as_u64()),
+        (Some("active"), Some(30))
+    );
+    let consume = || {
+        call_v1(
+            &stack.watch,
+            Method::POST,
+            "/v1/credits/consume",
+            &token,
+            &key,
+            Some(r#"{"amount":1}"#),
+        )
+    };
+    let (first, second) = (consume().await, consume().await);
+    assert_eq!(first, (200, json!({"consumed": 1, "credits": 29})));
+    assert_eq!(second, first, "a replay spends nothing");
+    let (status, canceled) = call_v1(
+        &stack.watch,
+        Method::POST,
+        "/v1/subscription/cancel",
+        &token,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &canceled["cancelAtPeriodEnd"]),
+        (200, &json!(true))
+    );
+    let (_, payments) = call_v1(&stack.watch, Method::GET, "/v1/payments", &token, &[], None).await;
+    assert_eq!(payments["payments"][0]["status"], "DONE");
+
+    // The sweep at the renewal time ends it instead of charging.
+    let summary = stack.sweep(renewal_time(&sub)).await.unwrap();
+    assert_eq!(summary["charged"], 0, "{summary}");
+    let ended = stack.subscription("user_e2e_app").await;
+    assert_eq!((ended.status, ended.credits), (Status::Canceled, 0));
+    assert!(ended.billing_key.is_none());
+    let logs = stack.watch.logs();
+    assert!(!logs.contains(&token), "the bearer token is in the logs");
+    assert!(
+        !logs.contains("reading-2026-12-02-1"),
+        "the idempotency key is in the logs"
+    );
 }

@@ -11,7 +11,8 @@ fn the_template_table_definition_has_the_ledger_keys_and_the_due_index() {
     // WHEN the Table resource is read
     let table = TableDefinition::from_template(&path).unwrap();
 
-    // THEN it is pay-per-request with pk/sk and one sparse `due` index
+    // THEN it is pay-per-request with pk/sk, the sparse `due` index and the sparse `settled`
+    // index of paid ledger entries by day
     assert_eq!(table.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
     let keys: Vec<_> = table
         .key_schema
@@ -19,8 +20,12 @@ fn the_template_table_definition_has_the_ledger_keys_and_the_due_index() {
         .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
         .collect();
     assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
-    assert_eq!(table.global_secondary_indexes.len(), 1);
-    assert_eq!(table.global_secondary_indexes[0].index_name, "due");
+    let indexes: Vec<_> = table
+        .global_secondary_indexes
+        .iter()
+        .map(|i| i.index_name.as_str())
+        .collect();
+    assert_eq!(indexes, ["due", "settled"]);
     assert_eq!(
         table
             .time_to_live_specification
@@ -55,7 +60,7 @@ Resources:
 }
 
 #[tokio::test]
-async fn creating_the_table_from_the_template_yields_the_due_index_with_its_keys() {
+async fn creating_the_table_from_the_template_yields_the_due_and_settled_indexes_with_their_keys() {
     // GIVEN a DynamoDB Local and a fresh table built from template.yaml
     let (client, table) = dynamo::fresh_table().await.unwrap();
 
@@ -67,7 +72,7 @@ async fn creating_the_table_from_the_template_yields_the_due_index_with_its_keys
         .await
         .unwrap();
 
-    // THEN the primary key and the `due` index are exactly the template's
+    // THEN the primary key and both indexes are exactly the template's
     let t = described.table().unwrap();
     let keys: Vec<_> = t
         .key_schema()
@@ -102,7 +107,24 @@ async fn creating_the_table_from_the_template_yields_the_due_index_with_its_keys
         due.projection().and_then(|p| p.projection_type()),
         Some(&ProjectionType::All)
     );
-    assert_eq!(t.global_secondary_indexes().len(), 1);
+    let settled = t
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some("settled"))
+        .expect("the settled index exists");
+    let settled_keys: Vec<_> = settled
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+        .collect();
+    assert_eq!(
+        settled_keys,
+        [
+            ("settled_day".to_owned(), KeyType::Hash),
+            ("sk".to_owned(), KeyType::Range)
+        ]
+    );
+    assert_eq!(t.global_secondary_indexes().len(), 2);
 
     // AND TTL is on for expires_at
     let ttl = client

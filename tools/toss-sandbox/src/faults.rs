@@ -28,6 +28,8 @@ pub enum Endpoint {
     GetPaymentByOrderId,
     /// `POST /v1/payments/{paymentKey}/cancel`
     Cancel,
+    /// `GET /v1/transactions`
+    Transactions,
 }
 
 impl Endpoint {
@@ -39,6 +41,7 @@ impl Endpoint {
             Endpoint::GetPayment => "getPayment",
             Endpoint::GetPaymentByOrderId => "getPaymentByOrderId",
             Endpoint::Cancel => "cancel",
+            Endpoint::Transactions => "transactions",
         }
     }
 

@@ -2,7 +2,7 @@
 //! `requests.rs` and runs its operation (`ops/`) through the pipeline (`pipeline.rs`).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -22,6 +22,20 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/v1/payments/{payment_key}", get(payment))
         .route("/v1/payments/orders/{order_id}", get(payment_by_order_id))
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
+        .route("/v1/transactions", get(transactions))
+}
+
+async fn transactions(
+    State(sandbox): State<Sandbox>,
+    RawQuery(query): RawQuery,
+    incoming: Incoming,
+) -> Response {
+    run(
+        sandbox,
+        incoming.call(Endpoint::Transactions),
+        move |sandbox, caller, _body| json(&sandbox.transactions(caller, query.as_deref())?),
+    )
+    .await
 }
 
 async fn issue(State(sandbox): State<Sandbox>, incoming: Incoming) -> Response {

@@ -42,10 +42,7 @@ async fn a_user_who_never_checked_out_has_status_none_and_nothing_to_use_cancel_
         (resume.status, resume.json["error"]["code"].as_str()),
         (409, Some("NOT_RESUMABLE"))
     );
-    assert_eq!(
-        payments.json,
-        json!({"payments": [], "nextCursor": null})
-    );
+    assert_eq!(payments.json, json!({"payments": [], "nextCursor": null}));
     assert_eq!(api.items().await, 0, "nothing was written");
 }
 
@@ -56,7 +53,11 @@ async fn a_subscriber_sees_its_active_subscription_with_the_months_credits_card_
     let sub = api.subscription("user_pro").await;
 
     let answer = api
-        .call(Method::GET, "/v1/subscription", Some(&api.token("user_pro")))
+        .call(
+            Method::GET,
+            "/v1/subscription",
+            Some(&api.token("user_pro")),
+        )
         .await;
 
     let body = &answer.json;
@@ -70,9 +71,15 @@ async fn a_subscriber_sees_its_active_subscription_with_the_months_credits_card_
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(Some(end.timestamp()), sub.current_period_end.map(|t| t.timestamp()));
+    assert_eq!(
+        Some(end.timestamp()),
+        sub.current_period_end.map(|t| t.timestamp())
+    );
     let next: chrono::DateTime<Utc> = body["nextChargeAt"].as_str().unwrap().parse().unwrap();
-    assert_eq!(Some(next.timestamp()), sub.next_charge_at.map(|t| t.timestamp()));
+    assert_eq!(
+        Some(next.timestamp()),
+        sub.next_charge_at.map(|t| t.timestamp())
+    );
     let number = body["card"]["number"].as_str().unwrap();
     assert!(number.contains('*'), "masked: {number}");
     assert_eq!(
@@ -82,7 +89,10 @@ async fn a_subscriber_sees_its_active_subscription_with_the_months_credits_card_
     let text = body.to_string();
     let billing_key = sub.billing_key.unwrap().expose_secret().to_owned();
     assert!(!text.contains(&billing_key), "no billing key in the answer");
-    assert!(!text.contains(sub.customer_key.as_str()), "no customer key either");
+    assert!(
+        !text.contains(sub.customer_key.as_str()),
+        "no customer key either"
+    );
 }
 
 #[tokio::test]
@@ -96,8 +106,15 @@ async fn consuming_spends_credits_once_per_idempotency_key_and_a_replay_gets_the
     let default_one = api.consume(&token, "reading-2", "").await;
     let reused = api.consume(&token, "reading-1", r#"{"amount":3}"#).await;
 
-    assert_eq!((first.status, &first.json), (200, &json!({"consumed": 2, "credits": 28})));
-    assert_eq!((replay.status, &replay.json), (200, &first.json), "the first answer, again");
+    assert_eq!(
+        (first.status, &first.json),
+        (200, &json!({"consumed": 2, "credits": 28}))
+    );
+    assert_eq!(
+        (replay.status, &replay.json),
+        (200, &first.json),
+        "the first answer, again"
+    );
     assert_eq!(default_one.json, json!({"consumed": 1, "credits": 27}));
     assert_eq!(reused.status, 422);
     assert_eq!(reused.json["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
@@ -161,7 +178,10 @@ async fn two_hundred_concurrent_consumptions_of_thirty_credits_spend_exactly_thi
         .count();
     let busy = answers.iter().filter(|a| a.status == 503).count();
     assert_eq!(ok + refused + busy, 200, "only these three answers");
-    assert_eq!(ok, 30, "every credit spent once ({refused} refused, {busy} busy)");
+    assert_eq!(
+        ok, 30,
+        "every credit spent once ({refused} refused, {busy} busy)"
+    );
     let sub = api.subscription("user_crowd").await;
     assert_eq!(sub.credits, 0);
     let entries = api.store.credit_entries(&sub.id).await.unwrap();
@@ -210,7 +230,9 @@ async fn cancel_at_period_end_is_idempotent_resumable_and_the_sweep_ends_it_with
     api.call(Method::POST, "/v1/subscription/cancel", Some(&token))
         .await;
 
-    let summary = api.sweep(sub.next_charge_at.unwrap() + Duration::hours(1)).await;
+    let summary = api
+        .sweep(sub.next_charge_at.unwrap() + Duration::hours(1))
+        .await;
 
     assert_eq!(summary.charged, 0, "{summary:?}");
     let ended = api.subscription("user_leaving").await;
@@ -218,7 +240,10 @@ async fn cancel_at_period_end_is_idempotent_resumable_and_the_sweep_ends_it_with
     assert!(ended.billing_key.is_none(), "the key was deleted at Toss");
     assert_eq!(ended.credits, 0, "unused credits lapse with it");
     let counters = api.sandbox.sandbox().snapshot().counters;
-    assert_eq!((counters.charge_requests, counters.billing_keys_deleted), (1, 1));
+    assert_eq!(
+        (counters.charge_requests, counters.billing_keys_deleted),
+        (1, 1)
+    );
     let view = api
         .call(Method::GET, "/v1/subscription", Some(&token))
         .await;
@@ -244,7 +269,11 @@ async fn a_past_due_subscription_is_canceled_at_once_and_its_key_deleted_and_no_
         .call(Method::GET, "/v1/subscription", Some(&token))
         .await;
     assert_eq!(view.json["status"], "past_due");
-    assert!(view.json["pastDue"]["lastCode"].is_string(), "{}", view.json);
+    assert!(
+        view.json["pastDue"]["lastCode"].is_string(),
+        "{}",
+        view.json
+    );
     assert!(view.json["pastDue"]["nextRetryAt"].is_string());
 
     let cancel = api
@@ -307,7 +336,11 @@ async fn payments_are_listed_newest_first_page_by_page_and_only_the_callers() {
     let mut due = sub.next_charge_at.unwrap();
     for _ in 0..3 {
         api.sweep(due + Duration::hours(1)).await;
-        due = api.subscription("user_history").await.next_charge_at.unwrap();
+        due = api
+            .subscription("user_history")
+            .await
+            .next_charge_at
+            .unwrap();
     }
     let token = api.token("user_history");
 
@@ -382,6 +415,10 @@ async fn one_user_can_never_read_spend_cancel_or_resume_another_users_subscripti
     let (landing, _) = api.subscribe_with("user_bob", TestCard::Ok).await;
     assert_eq!(landing, APP_DONE);
     let bobs = api.consume(&bob, "shared-key", r#"{"amount":1}"#).await;
-    assert_eq!(bobs.json, json!({"consumed": 1, "credits": 29}), "a key is per user");
+    assert_eq!(
+        bobs.json,
+        json!({"consumed": 1, "credits": 29}),
+        "a key is per user"
+    );
     assert_eq!(api.subscription("user_alice").await.credits, 29);
 }

@@ -54,9 +54,15 @@ impl Case {
 fn cases() -> Vec<Case> {
     let consume = |name, body, code| Case::consume(name, body, 400, code);
     let keyed = |name, key: String| {
-        case(name, Method::POST, "/v1/credits/consume", 400, "INVALID_IDEMPOTENCY_KEY")
-            .header("idempotency-key", key)
-            .json(r#"{"amount":1}"#)
+        case(
+            name,
+            Method::POST,
+            "/v1/credits/consume",
+            400,
+            "INVALID_IDEMPOTENCY_KEY",
+        )
+        .header("idempotency-key", key)
+        .json(r#"{"amount":1}"#)
     };
     let payments = |name, query: &str| {
         case(
@@ -73,53 +79,143 @@ fn cases() -> Vec<Case> {
         consume("a string amount", r#"{"amount":"1"}"#, "INVALID_BODY"),
         consume("a fractional amount", r#"{"amount":1.5}"#, "INVALID_BODY"),
         consume("a negative amount", r#"{"amount":-1}"#, "INVALID_BODY"),
-        consume("an amount beyond u64", r#"{"amount":18446744073709551616}"#, "INVALID_BODY"),
-        consume("a null amount beside an unknown field", r#"{"amount":null,"x":1}"#, "INVALID_BODY"),
-        consume("an unknown field", r#"{"amount":1,"userId":"user_other"}"#, "INVALID_BODY"),
-        consume("a duplicated field", r#"{"amount":1,"amount":2}"#, "INVALID_BODY"),
+        consume(
+            "an amount beyond u64",
+            r#"{"amount":18446744073709551616}"#,
+            "INVALID_BODY",
+        ),
+        consume(
+            "a null amount beside an unknown field",
+            r#"{"amount":null,"x":1}"#,
+            "INVALID_BODY",
+        ),
+        consume(
+            "an unknown field",
+            r#"{"amount":1,"userId":"user_other"}"#,
+            "INVALID_BODY",
+        ),
+        consume(
+            "a duplicated field",
+            r#"{"amount":1,"amount":2}"#,
+            "INVALID_BODY",
+        ),
         consume("trailing data", r#"{"amount":1} {}"#, "INVALID_BODY"),
         consume("a zero amount", r#"{"amount":0}"#, "INVALID_AMOUNT"),
-        consume("an amount over 1000", r#"{"amount":1001}"#, "INVALID_AMOUNT"),
-        consume("a huge amount", r#"{"amount":18446744073709551615}"#, "INVALID_AMOUNT"),
+        consume(
+            "an amount over 1000",
+            r#"{"amount":1001}"#,
+            "INVALID_AMOUNT",
+        ),
+        consume(
+            "a huge amount",
+            r#"{"amount":18446744073709551615}"#,
+            "INVALID_AMOUNT",
+        ),
         consume("a boolean amount", r#"{"amount":true}"#, "INVALID_BODY"),
-        case("invalid UTF-8", Method::POST, "/v1/credits/consume", 400, "INVALID_BODY")
-            .header("idempotency-key", "k-1")
-            .header("content-type", "application/json")
-            .raw(b"{\"amount\":1,\"\xff\":1}".to_vec()),
-        case("a body over 1 KiB", Method::POST, "/v1/credits/consume", 413, "PAYLOAD_TOO_LARGE")
-            .header("idempotency-key", "k-1")
-            .header("content-type", "application/json")
-            .raw(format!(r#"{{"amount":1,"pad":"{}"}}"#, "x".repeat(2048)).into_bytes()),
-        case("a body in another media type", Method::POST, "/v1/credits/consume", 415, "UNSUPPORTED_MEDIA_TYPE")
-            .header("idempotency-key", "k-1")
-            .header("content-type", "text/plain")
-            .raw(br#"{"amount":1}"#.to_vec()),
-        case("a body without a media type", Method::POST, "/v1/credits/consume", 415, "UNSUPPORTED_MEDIA_TYPE")
-            .header("idempotency-key", "k-1")
-            .raw(br#"{"amount":1}"#.to_vec()),
-        case("a form body", Method::POST, "/v1/credits/consume", 415, "UNSUPPORTED_MEDIA_TYPE")
-            .header("idempotency-key", "k-1")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .raw(b"amount=1".to_vec()),
-        case("no idempotency key", Method::POST, "/v1/credits/consume", 400, "IDEMPOTENCY_KEY_REQUIRED")
-            .json(r#"{"amount":1}"#),
-        case("two idempotency keys", Method::POST, "/v1/credits/consume", 400, "IDEMPOTENCY_KEY_REQUIRED")
-            .header("idempotency-key", "a")
-            .header("idempotency-key", "b")
-            .json(r#"{"amount":1}"#),
+        case(
+            "invalid UTF-8",
+            Method::POST,
+            "/v1/credits/consume",
+            400,
+            "INVALID_BODY",
+        )
+        .header("idempotency-key", "k-1")
+        .header("content-type", "application/json")
+        .raw(b"{\"amount\":1,\"\xff\":1}".to_vec()),
+        case(
+            "a body over 1 KiB",
+            Method::POST,
+            "/v1/credits/consume",
+            413,
+            "PAYLOAD_TOO_LARGE",
+        )
+        .header("idempotency-key", "k-1")
+        .header("content-type", "application/json")
+        .raw(format!(r#"{{"amount":1,"pad":"{}"}}"#, "x".repeat(2048)).into_bytes()),
+        case(
+            "a body in another media type",
+            Method::POST,
+            "/v1/credits/consume",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        .header("idempotency-key", "k-1")
+        .header("content-type", "text/plain")
+        .raw(br#"{"amount":1}"#.to_vec()),
+        case(
+            "a body without a media type",
+            Method::POST,
+            "/v1/credits/consume",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        .header("idempotency-key", "k-1")
+        .raw(br#"{"amount":1}"#.to_vec()),
+        case(
+            "a form body",
+            Method::POST,
+            "/v1/credits/consume",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        .header("idempotency-key", "k-1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw(b"amount=1".to_vec()),
+        case(
+            "no idempotency key",
+            Method::POST,
+            "/v1/credits/consume",
+            400,
+            "IDEMPOTENCY_KEY_REQUIRED",
+        )
+        .json(r#"{"amount":1}"#),
+        case(
+            "two idempotency keys",
+            Method::POST,
+            "/v1/credits/consume",
+            400,
+            "IDEMPOTENCY_KEY_REQUIRED",
+        )
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .json(r#"{"amount":1}"#),
         keyed("an empty idempotency key", String::new()),
         keyed("an idempotency key over 255 characters", "k".repeat(256)),
         keyed("an idempotency key with a space", "a b".into()),
         keyed("an idempotency key with a tab", "a\tb".into()),
         keyed("a non-ASCII idempotency key", "키".into()),
-        case("cancel with an unknown field", Method::POST, "/v1/subscription/cancel", 400, "INVALID_BODY")
-            .json(r#"{"now":true}"#),
-        case("cancel with malformed JSON", Method::POST, "/v1/subscription/cancel", 400, "INVALID_BODY")
-            .json("{"),
-        case("resume with a body that is not JSON", Method::POST, "/v1/subscription/resume", 415, "UNSUPPORTED_MEDIA_TYPE")
-            .raw(b"resume".to_vec()),
-        case("resume with an array", Method::POST, "/v1/subscription/resume", 400, "INVALID_BODY")
-            .json("[]"),
+        case(
+            "cancel with an unknown field",
+            Method::POST,
+            "/v1/subscription/cancel",
+            400,
+            "INVALID_BODY",
+        )
+        .json(r#"{"now":true}"#),
+        case(
+            "cancel with malformed JSON",
+            Method::POST,
+            "/v1/subscription/cancel",
+            400,
+            "INVALID_BODY",
+        )
+        .json("{"),
+        case(
+            "resume with a body that is not JSON",
+            Method::POST,
+            "/v1/subscription/resume",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        .raw(b"resume".to_vec()),
+        case(
+            "resume with an array",
+            Method::POST,
+            "/v1/subscription/resume",
+            400,
+            "INVALID_BODY",
+        )
+        .json("[]"),
         payments("a zero limit", "limit=0"),
         payments("a limit over 100", "limit=101"),
         payments("a negative limit", "limit=-1"),
@@ -130,15 +226,66 @@ fn cases() -> Vec<Case> {
         payments("a cursor with one part", "cursor=12"),
         payments("a cursor with a negative part", "cursor=1.-1"),
         payments("a cursor beyond u32", "cursor=99999999999.1"),
-        payments("a query over 4 KiB", &format!("limit=1&pad={}", "a".repeat(5000))),
-        case("GET on consume", Method::GET, "/v1/credits/consume", 405, "METHOD_NOT_ALLOWED"),
-        case("DELETE on the subscription", Method::DELETE, "/v1/subscription", 405, "METHOD_NOT_ALLOWED"),
-        case("PUT on cancel", Method::PUT, "/v1/subscription/cancel", 405, "METHOD_NOT_ALLOWED"),
-        case("POST on payments", Method::POST, "/v1/payments", 405, "METHOD_NOT_ALLOWED"),
-        case("an unknown /v1 route", Method::GET, "/v1/subscriptions", 404, "NOT_FOUND"),
-        case("a trailing slash", Method::GET, "/v1/subscription/", 404, "NOT_FOUND"),
-        case("another user's id in the path", Method::GET, "/v1/subscription/user_other", 404, "NOT_FOUND"),
-        case("upper case", Method::POST, "/V1/CREDITS/CONSUME", 404, "NOT_FOUND"),
+        payments(
+            "a query over 4 KiB",
+            &format!("limit=1&pad={}", "a".repeat(5000)),
+        ),
+        case(
+            "GET on consume",
+            Method::GET,
+            "/v1/credits/consume",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        case(
+            "DELETE on the subscription",
+            Method::DELETE,
+            "/v1/subscription",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        case(
+            "PUT on cancel",
+            Method::PUT,
+            "/v1/subscription/cancel",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        case(
+            "POST on payments",
+            Method::POST,
+            "/v1/payments",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        case(
+            "an unknown /v1 route",
+            Method::GET,
+            "/v1/subscriptions",
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "a trailing slash",
+            Method::GET,
+            "/v1/subscription/",
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "another user's id in the path",
+            Method::GET,
+            "/v1/subscription/user_other",
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "upper case",
+            Method::POST,
+            "/V1/CREDITS/CONSUME",
+            404,
+            "NOT_FOUND",
+        ),
     ]
 }
 
@@ -154,7 +301,13 @@ async fn bad_input_on_the_app_routes_gets_a_json_4xx_and_changes_nothing() {
     for c in &cases {
         let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let answer = api
-            .send(c.method.clone(), &c.path, Some(&token), &headers, c.body.clone())
+            .send(
+                c.method.clone(),
+                &c.path,
+                Some(&token),
+                &headers,
+                c.body.clone(),
+            )
             .await;
         assert_eq!(answer.status, c.status, "{}: {}", c.name, answer.json);
         assert_eq!(answer.json["error"]["code"], c.code, "{}", c.name);
@@ -192,7 +345,10 @@ async fn every_app_route_refuses_a_caller_without_a_valid_token_and_writes_nothi
                     method.clone(),
                     path,
                     bearer,
-                    &[("idempotency-key", "k"), ("content-type", "application/json")],
+                    &[
+                        ("idempotency-key", "k"),
+                        ("content-type", "application/json"),
+                    ],
                     Some(br#"{"amount":1}"#.to_vec()),
                 )
                 .await;

@@ -120,7 +120,12 @@ impl Api {
     }
 
     pub(crate) async fn subscription(&self, user: &str) -> domain::Subscription {
-        self.store.user_view(user).await.unwrap().subscription.unwrap()
+        self.store
+            .user_view(user)
+            .await
+            .unwrap()
+            .subscription
+            .unwrap()
     }
 
     /// Runs the renewal sweep as of `as_of` (the scheduled function's use case).
@@ -157,8 +162,12 @@ impl Api {
             request = request.header(*name, *value);
         }
         let body = body.map_or(Body::Empty, Body::Binary);
-        Self::answer(billing_api::handle(&self.app, request.body(body).unwrap()).await.unwrap())
-            .await
+        Self::answer(
+            billing_api::handle(&self.app, request.body(body).unwrap())
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// `POST /v1/credits/consume` with a JSON body.
@@ -167,7 +176,10 @@ impl Api {
             Method::POST,
             "/v1/credits/consume",
             Some(token),
-            &[("idempotency-key", key), ("content-type", "application/json")],
+            &[
+                ("idempotency-key", key),
+                ("content-type", "application/json"),
+            ],
             Some(body.as_bytes().to_vec()),
         )
         .await

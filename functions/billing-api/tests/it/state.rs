@@ -150,7 +150,11 @@ async fn two_auth_keys_racing_for_one_state_bind_it_once_and_only_one_reaches_to
 
     let landings = futures::future::join_all(paths.iter().map(|p| api.redirect(p))).await;
 
-    assert_eq!(landings.iter().filter(|l| *l == APP_DONE).count(), 1, "{landings:?}");
+    assert_eq!(
+        landings.iter().filter(|l| *l == APP_DONE).count(),
+        1,
+        "{landings:?}"
+    );
     assert_eq!(
         landings
             .iter()
@@ -199,13 +203,18 @@ async fn a_checkout_started_again_after_subscribing_replaces_the_card_of_the_sam
     let first_key = api.subscribe("user_state_again").await;
     let before = api.subscription("user_state_again").await;
 
-    let (landing, second_key) = api.subscribe_with("user_state_again", TestCard::Check).await;
+    let (landing, second_key) = api
+        .subscribe_with("user_state_again", TestCard::Check)
+        .await;
 
     assert_eq!(landing, APP_DONE);
     assert_eq!(first_key, second_key, "one customer key per user");
     let after = api.subscription("user_state_again").await;
     assert_eq!(after.id, before.id);
-    assert_ne!(after.billing_key, before.billing_key, "the card was replaced");
+    assert_ne!(
+        after.billing_key, before.billing_key,
+        "the card was replaced"
+    );
     assert_eq!(
         api.sandbox.sandbox().snapshot().counters.charge_requests,
         1,

@@ -210,13 +210,21 @@ impl World {
             .filter(|e| e.change == domain::CreditChange::Grant)
             .map(|e| e.amount)
             .sum();
-        assert_eq!(granted, 30 * done.len() as u64, "credits without a DONE charge");
+        assert_eq!(
+            granted,
+            30 * done.len() as u64,
+            "credits without a DONE charge"
+        );
         assert_eq!(
             domain::replay_balance(&entries),
             Some(sub.credits),
             "the credit entries do not add up to the balance: {entries:#?}"
         );
-        assert!(sub.credits <= 30, "more than one allowance: {}", sub.credits);
+        assert!(
+            sub.credits <= 30,
+            "more than one allowance: {}",
+            sub.credits
+        );
     }
 }
 

@@ -7,4 +7,7 @@ mod adversarial;
 mod faults;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod review;
+mod secret;
+mod settlement;

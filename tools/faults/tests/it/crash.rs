@@ -112,6 +112,7 @@ impl Worker {
             errors: summary["errors"].as_u64().unwrap(),
             total_charged_krw: summary["total_charged_krw"].as_u64().unwrap(),
             stopped_early: summary["stopped_early"].as_bool().unwrap(),
+            ..Default::default()
         };
         (summary, self.logs())
     }

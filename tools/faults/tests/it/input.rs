@@ -254,7 +254,13 @@ async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_
     };
     let key = |name: &str| domain::CustomerKey::parse(name).unwrap();
     let state_a = crate::world::open_checkout(&w.store, &key("user_input_a")).await;
-    let first = request(&watch, Method::GET, &success(&state_a, "user_input_a", &auth_a), None).await;
+    let first = request(
+        &watch,
+        Method::GET,
+        &success(&state_a, "user_input_a", &auth_a),
+        None,
+    )
+    .await;
     assert_eq!(first.location.as_deref(), Some(SUCCESS_URL));
     w.customers
         .lock()
@@ -266,9 +272,21 @@ async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_
         .mint_auth_key("user_input_b", TestCard::Ok)
         .unwrap();
     let state_b = crate::world::open_checkout(&w.store, &key("user_input_b")).await;
-    let reused = request(&watch, Method::GET, &success(&state_b, "user_input_b", &auth_a), None).await;
+    let reused = request(
+        &watch,
+        Method::GET,
+        &success(&state_b, "user_input_b", &auth_a),
+        None,
+    )
+    .await;
     let state_a2 = crate::world::open_checkout(&w.store, &key("user_input_a")).await;
-    let foreign = request(&watch, Method::GET, &success(&state_a2, "user_input_a", &auth_b), None).await;
+    let foreign = request(
+        &watch,
+        Method::GET,
+        &success(&state_a2, "user_input_a", &auth_b),
+        None,
+    )
+    .await;
     let state_c = crate::world::open_checkout(&w.store, &key("user_input_c")).await;
     let nobody = request(
         &watch,

@@ -448,14 +448,24 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         // A monthly allowance: one grant per paid period, the balance one allowance while
         // the subscription lives, and nothing once it ended.
         let live = c.paid > 0 && sub.status != domain::Status::Canceled;
-        prop_assert_eq!(sub.credits, if live { CREDITS } else { 0 }, "{}: credits", name);
+        prop_assert_eq!(
+            sub.credits,
+            if live { CREDITS } else { 0 },
+            "{}: credits",
+            name
+        );
         let entries = w.store.credit_entries(&sub.id).await.unwrap();
         let granted: u64 = entries
             .iter()
             .filter(|e| e.change == domain::CreditChange::Grant)
             .map(|e| e.amount)
             .sum();
-        prop_assert_eq!(granted, CREDITS * u64::from(c.paid), "{}: credit grants", name);
+        prop_assert_eq!(
+            granted,
+            CREDITS * u64::from(c.paid),
+            "{}: credit grants",
+            name
+        );
         prop_assert_eq!(
             domain::replay_balance(&entries),
             Some(sub.credits),

@@ -375,7 +375,10 @@ impl World {
                 Some(sub.credits),
                 "{customer}: credit entries vs balance"
             );
-            assert!(sub.credits <= CREDITS, "{customer}: more than one allowance");
+            assert!(
+                sub.credits <= CREDITS,
+                "{customer}: more than one allowance"
+            );
             if strict {
                 assert_eq!(payments.len(), done.len(), "{customer}: Toss vs ledger");
                 assert!(
@@ -543,7 +546,9 @@ pub async fn open_checkout(store: &store::Store, customer: &CustomerKey) -> Chec
         user_id: format!("user-of-{customer}"),
         customer_key: customer.clone(),
         created_at: DateTime::<Utc>::UNIX_EPOCH,
-        expires_at: DateTime::parse_from_rfc3339("2100-01-01T00:00:00+09:00").unwrap().with_timezone(&Utc),
+        expires_at: DateTime::parse_from_rfc3339("2100-01-01T00:00:00+09:00")
+            .unwrap()
+            .with_timezone(&Utc),
         auth_key_hash: None,
     };
     store.create_checkout(&checkout).await.unwrap();
