@@ -34,7 +34,8 @@ pub struct Target {
 pub enum EventKind {
     /// `events/charge-subscriptions.scheduled.json`.
     Scheduled,
-    /// `events/billing-api.success.json` with a fresh customer and a freshly minted authKey.
+    /// `events/billing-api.success.json` for a checkout just started for a fresh user (the use
+    /// case `POST /v1/checkout` runs), with the authKey Toss's window would hand that customer.
     BillingSuccess,
 }
 
@@ -115,6 +116,15 @@ pub async fn run(targets: Vec<Target>, starts: usize) -> anyhow::Result<String> 
     let table = testkit::dynamo::unique_table_name("coldstart");
     testkit::dynamo::create_table_from_template(&admin, &table).await?;
     let sandbox = toss_sandbox::spawn(SandboxConfig::default()).await?;
+    // Starts each billing-api event's checkout on the same table, as POST /v1/checkout would.
+    let checkouts = billing::Billing::new(
+        toss::Client::new(toss::Config::new(
+            secrecy::SecretString::from(toss_sandbox::DOCS_SECRET_KEY.to_owned()),
+            sandbox.base_url().parse().context("the sandbox's URL")?,
+        ))?,
+        store::Store::new(admin.clone(), table.clone()),
+        crate::sweeper::settings()?,
+    );
     // billing-api fetches this issuer's JWKS during init, as it would Clerk's.
     let issuer = auth_issuer::spawn(auth_issuer::IssuerConfig::default()).await?;
 
@@ -170,7 +180,7 @@ pub async fn run(targets: Vec<Target>, starts: usize) -> anyhow::Result<String> 
         // One discarded start warms the page cache.
         for i in 0..=starts {
             counter += 1;
-            let event = event(target.event, sandbox.sandbox(), counter)?;
+            let event = event(target.event, &checkouts, sandbox.sandbox(), counter).await?;
             let start = start_once(target, &env, &slot, format!("req-{counter}"), event).await?;
             if i > 0 {
                 timings.push(start);
@@ -213,18 +223,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn event(kind: EventKind, sandbox: &toss_sandbox::Sandbox, n: u32) -> anyhow::Result<Vec<u8>> {
+async fn event(
+    kind: EventKind,
+    checkouts: &billing::Billing,
+    sandbox: &toss_sandbox::Sandbox,
+    n: u32,
+) -> anyhow::Result<Vec<u8>> {
     let value = match kind {
         EventKind::Scheduled => testkit::event("charge-subscriptions.scheduled.json")?,
         EventKind::BillingSuccess => {
             let mut event = testkit::event("billing-api.success.json")?;
-            let customer = format!("cold_{n}_{}", std::process::id());
+            let user = format!("user_cold_{n}_{}", std::process::id());
+            let checkout = checkouts
+                .start_checkout(&user, chrono::Utc::now())
+                .await
+                .context("start a checkout")?;
+            let customer = checkout.customer_key.as_str();
+            let state = checkout.state.expose_secret();
             let auth_key = sandbox
-                .mint_auth_key(&customer, TestCard::Ok)
+                .mint_auth_key(customer, TestCard::Ok)
                 .map_err(|e| anyhow!("mint an authKey: {e:?}"))?;
-            event["rawQueryString"] =
-                Value::from(format!("customerKey={customer}&authKey={auth_key}"));
+            event["rawQueryString"] = Value::from(format!(
+                "state={state}&customerKey={customer}&authKey={auth_key}"
+            ));
             event["queryStringParameters"] = serde_json::json!({
+                "state": state,
                 "customerKey": customer,
                 "authKey": auth_key,
             });

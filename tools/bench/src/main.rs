@@ -5,10 +5,12 @@
 //!             [--memory-n 100000] [--skip-n N] [--chain-n N]
 //! bench coldstart [--starts 20] [--node tools/coldstart/node/index.mjs] \
 //!       <charge-subscriptions bootstrap> <billing-api bootstrap>
+//! bench app-api [--requests 1000] [--concurrency 1,16] [--users 32]
 //! bench sweep …           (internal: one sweep in its own process)
 //! ```
 //! See docs/performance.md.
 
+mod app_api;
 mod coldstart;
 mod counting;
 mod seed;
@@ -52,12 +54,32 @@ fn parse_run(args: &[String]) -> anyhow::Result<throughput::Options> {
     Ok(options)
 }
 
+fn parse_app_api(args: &[String]) -> anyhow::Result<app_api::Options> {
+    let mut options = app_api::Options::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--requests" => options.requests = value.parse().context("--requests")?,
+            "--concurrency" => options.concurrencies = list(value, flag)?,
+            "--users" => options.users = value.parse().context("--users")?,
+            other => bail!("unknown flag {other}; see docs/performance.md"),
+        }
+    }
+    Ok(options)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("sweep") => sweeper::run(sweeper::SweepArgs::from_args(&args[1..])?).await,
         Some("coldstart") => coldstart(&args[1..]).await,
+        Some("app-api") => {
+            let table = app_api::run(parse_app_api(&args[1..])?).await?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes())?;
+            Ok(())
+        }
         Some("run") => finish(throughput::run(parse_run(&args[1..])?).await?),
         _ => finish(throughput::run(parse_run(&args)?).await?),
     }

@@ -1,49 +1,92 @@
-//! The demo's checkout app: what the Saju맛피아 front end does around Toss's billing window.
+//! The demo's checkout app: what the Saju맛피아 Next.js server and its pages do around Toss's
+//! billing window.
 //!
-//! - `GET /`: a plan card with a "구독하기" button. Its script calls
-//!   `TossPayments(clientKey).payment({customerKey}).requestBillingAuth({method:'CARD', successUrl, failUrl})`
-//!   on a small stand-in for the Toss SDK that opens the sandbox's billing-auth page exactly as
-//!   the SDK opens Toss's (the real SDK is an external script; the demo runs offline).
-//!   `successUrl`/`failUrl` are billing-api's routes under the Lambda emulator.
+//! - The visitor is signed in: a demo user id in a cookie (`user_demo_<ulid>`, made up on the
+//!   first visit). For each backend call the server mints that user a session token from the
+//!   local issuer, as Clerk's `getToken()` gives the Next.js server one.
+//! - `GET /`: the server calls `POST /v1/checkout` and renders a plan card whose "구독하기" button
+//!   runs the real `@tosspayments/tosspayments-sdk` loader (`loadTossPayments(clientKey, { src })`,
+//!   served from the npm package at `/vendor/tosspayments-sdk.js`) and then
+//!   `payment({customerKey}).requestBillingAuth({method:'CARD', successUrl, failUrl, …})` with
+//!   the customer key and URLs the checkout answered.
+//! - `GET /toss-sdk/v2/standard`: the script the loader fetches in place of
+//!   `https://js.tosspayments.com/v2/standard`; it defines `window.TossPayments`, checks its
+//!   arguments as Toss's does, and opens the sandbox's card window. Nothing leaves 127.0.0.1.
 //! - `GET /done`: where billing-api sends the customer after success (`APP_SUCCESS_URL`); shows
-//!   the subscription and its ledger read from the table.
+//!   `GET /v1/subscription` and `GET /v1/payments`.
 //! - `GET /failed?code=…`: where billing-api sends the customer after a failure (`APP_FAIL_URL`).
-//!
-//! The customer key is made up per visit (`user_<ulid>`, as Clerk's user id would be) and kept
-//! in a cookie, since billing-api never echoes request data into its redirect.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use anyhow::Context;
+use auth_issuer::{Issuer, TokenRequest};
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use domain::CustomerKey;
+use serde_json::Value;
 
 use crate::config::{CLIENT_KEY, PLAN_AMOUNT, Urls};
 use crate::fmt::{kst, kst_day, won};
 
-const COOKIE_NAME: &str = "demo_customer";
+const COOKIE_NAME: &str = "demo_user";
+/// Where the page's loader fetches Toss's script from (`loadTossPayments`'s `src` option).
+const SDK_SCRIPT_PATH: &str = "/toss-sdk/v2/standard";
+/// The npm package's browser build, as the app's bundler would ship it.
+const LOADER_PATH: &str = "/vendor/tosspayments-sdk.js";
+/// Where `scripts/install-deps` (npm ci in tools/demo/browser) puts that build.
+const LOADER_FILE: &str =
+    "tools/demo/browser/node_modules/@tosspayments/tosspayments-sdk/dist/index.esm.js";
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    store: store::Store,
+    issuer: Issuer,
+    billing_api: String,
     sandbox: String,
-    success_url: String,
-    fail_url: String,
+    http: reqwest::Client,
 }
 
 impl AppState {
-    pub(crate) fn new(store: store::Store, urls: &Urls) -> Self {
+    pub(crate) fn new(issuer: Issuer, urls: &Urls) -> Self {
         Self {
-            store,
+            issuer,
+            billing_api: urls.billing_api.clone(),
             sandbox: urls.sandbox.clone(),
-            success_url: urls.success_url.clone(),
-            fail_url: urls.fail_url.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
         }
+    }
+
+    /// Calls billing-api as `user` (a fresh bearer token, as `getToken()` gives one).
+    async fn api(
+        &self,
+        user: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        let token = self
+            .issuer
+            .mint(&TokenRequest::for_user(user))
+            .context("mint a session token")?;
+        let response = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.billing_api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let json = response
+            .json()
+            .await
+            .with_context(|| format!("read the answer to {method} {path}"))?;
+        Ok((status, json))
     }
 }
 
@@ -52,7 +95,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(checkout))
         .route("/done", get(done))
         .route("/failed", get(failed))
+        .route(LOADER_PATH, get(loader))
+        .route(SDK_SCRIPT_PATH, get(sdk_script))
         .with_state(state)
+}
+
+/// The `Cookie` header of a signed-in demo user.
+pub(crate) fn session_cookie(user_id: &str) -> String {
+    format!("{COOKIE_NAME}={user_id}")
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -110,21 +160,77 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn new_customer_key() -> String {
+fn new_user_id() -> String {
     format!(
-        "user_{}",
+        "user_demo_{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
     )
 }
 
-async fn checkout(State(state): State<AppState>) -> Response {
-    let customer_key = new_customer_key();
+/// The signed-in user, if the cookie names one that looks like a demo user id.
+fn user_from_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| {
+            (2..=64).contains(&value.len())
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
+fn error_page(status: StatusCode, what: &str, detail: &str) -> Response {
+    let body = format!(
+        r#"<h1 id="outcome" class="bad">error</h1><p>{}</p><pre>{}</pre><p><a href="/">처음으로</a></p>"#,
+        esc(what),
+        esc(detail)
+    );
+    no_store((status, Html(page("오류", &body))).into_response())
+}
+
+/// `GET /`: signs the visitor in if needed, starts a checkout on their behalf and renders the
+/// plan card with what the checkout answered.
+async fn checkout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (user, new_session) = match user_from_cookie(&headers) {
+        Some(user) => (user, false),
+        None => (new_user_id(), true),
+    };
+    let answer = state
+        .api(&user, reqwest::Method::POST, "/v1/checkout")
+        .await;
+    let checkout = match answer {
+        Ok((201, json)) => json,
+        Ok((status, json)) => {
+            return error_page(
+                StatusCode::BAD_GATEWAY,
+                "POST /v1/checkout failed",
+                &format!("HTTP {status}: {}", json["error"]),
+            );
+        }
+        Err(e) => {
+            return error_page(
+                StatusCode::BAD_GATEWAY,
+                "POST /v1/checkout failed",
+                &format!("{e:#}"),
+            );
+        }
+    };
+    let text = |name: &str| checkout[name].as_str().unwrap_or_default().to_owned();
+    let customer_key = text("customerKey");
     let config = serde_json::json!({
         "clientKey": CLIENT_KEY,
+        "sdkSrc": SDK_SCRIPT_PATH,
         "customerKey": customer_key,
-        "sandbox": state.sandbox,
-        "successUrl": state.success_url,
-        "failUrl": state.fail_url,
+        "successUrl": text("successUrl"),
+        "failUrl": text("failUrl"),
+        "customerEmail": format!("{user}@example.com"),
+        "customerName": "데모 사용자",
     });
     // JSON inside <script>: `<` escaped so no value can close the element.
     let config = config.to_string().replace('<', "\\u003c");
@@ -133,131 +239,237 @@ async fn checkout(State(state): State<AppState>) -> Response {
 <h1>Pro 구독</h1>
 <p>매달 사주 풀이 30회. 첫 달은 카드 등록과 함께 바로 결제되고, 이후 매달 같은 날 자동 결제됩니다.</p>
 <p class="price">{price}<span class="muted"> / 월</span></p>
-<button id="subscribe" type="button">Pro {price}/월 구독하기</button>
-<p class="muted">고객 키 (Clerk user id 역할): <code id="customer-key">{customer}</code></p>
+<button id="subscribe" type="button" disabled>Pro {price}/월 구독하기</button>
+<p id="sdk-error" class="bad" hidden></p>
+<dl>
+  <dt>로그인 사용자</dt><dd><code id="user-id">{user}</code></dd>
+  <dt>고객 키</dt><dd><code id="customer-key">{customer}</code> <span class="muted">(POST /v1/checkout)</span></dd>
+</dl>
 <script type="application/json" id="config">{config}</script>
-<script>
-// A stand-in for the Toss SDK v2 (`TossPayments(clientKey)` from js.tosspayments.com), which this
-// offline demo cannot load: the same calls, and requestBillingAuth opens the sandbox's card
-// window with the same query the SDK sends to Toss's.
-function TossPayments(clientKey) {{
-  const sandbox = JSON.parse(document.getElementById("config").textContent).sandbox;
-  return {{
-    payment({{ customerKey }}) {{
-      return {{
-        async requestBillingAuth({{ method, successUrl, failUrl }}) {{
-          if (method !== "CARD") throw new Error("only CARD billing is supported");
-          const query = new URLSearchParams({{ clientKey, customerKey, successUrl, failUrl }});
-          window.location.href = sandbox + "/billing-auth?" + query.toString();
-        }},
-      }};
-    }},
-  }};
-}}
+<script type="module">
+// The real @tosspayments/tosspayments-sdk loader (the npm package's build); `src` points it at
+// the demo's stand-in for https://js.tosspayments.com/v2/standard.
+import {{ loadTossPayments }} from "{loader}";
 
 const config = JSON.parse(document.getElementById("config").textContent);
-document.getElementById("subscribe").addEventListener("click", async () => {{
-  const tossPayments = TossPayments(config.clientKey);
-  const payment = tossPayments.payment({{ customerKey: config.customerKey }});
-  await payment.requestBillingAuth({{
-    method: "CARD",
-    successUrl: config.successUrl,
-    failUrl: config.failUrl,
-  }});
+const button = document.getElementById("subscribe");
+button.addEventListener("click", async () => {{
+  try {{
+    const tossPayments = await loadTossPayments(config.clientKey, {{ src: config.sdkSrc }});
+    const payment = tossPayments.payment({{ customerKey: config.customerKey }});
+    await payment.requestBillingAuth({{
+      method: "CARD",
+      successUrl: config.successUrl,
+      failUrl: config.failUrl,
+      customerEmail: config.customerEmail,
+      customerName: config.customerName,
+    }});
+  }} catch (error) {{
+    const shown = document.getElementById("sdk-error");
+    shown.textContent = `${{error.code ?? error.name}}: ${{error.message}}`;
+    shown.hidden = false;
+  }}
 }});
+button.disabled = false;
 </script>"#,
         price = won(PLAN_AMOUNT),
+        user = esc(&user),
         customer = esc(&customer_key),
+        loader = LOADER_PATH,
     );
     let mut response = Html(page("Pro 구독하기", &body)).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={customer_key}; Path=/; HttpOnly; SameSite=Lax"
-    )) {
+    if new_session
+        && let Ok(cookie) = HeaderValue::from_str(&format!(
+            "{}; Path=/; HttpOnly; SameSite=Lax",
+            session_cookie(&user)
+        ))
+    {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
     no_store(response)
 }
 
-fn customer_from_cookie(headers: &HeaderMap) -> Option<CustomerKey> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .and_then(|(_, value)| CustomerKey::parse(value).ok())
+/// `GET /vendor/tosspayments-sdk.js`: the npm package's ES module build, unchanged.
+async fn loader() -> Response {
+    let path = crate::stack::workspace_root().join(LOADER_FILE);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => javascript(bytes),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "@tosspayments/tosspayments-sdk is not installed: run scripts/install-deps (npm ci in tools/demo/browser)",
+        )
+            .into_response(),
+    }
 }
 
+/// `GET /toss-sdk/v2/standard`: what the loader runs in place of Toss's script.
+async fn sdk_script(State(state): State<AppState>) -> Response {
+    let sandbox = serde_json::to_string(&state.sandbox).unwrap_or_else(|_| "\"\"".to_owned());
+    javascript(SDK_STAND_IN.replace("__SANDBOX__", &sandbox).into_bytes())
+}
+
+fn javascript(bytes: Vec<u8>) -> Response {
+    no_store(
+        (
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            )],
+            bytes,
+        )
+            .into_response(),
+    )
+}
+
+/// A stand-in for Toss's v2 standard script: `window.TossPayments(clientKey)` with
+/// `payment({customerKey}).requestBillingAuth({...})`, refusing what Toss's refuses before any
+/// window opens (a non-test client key, a customer key outside Toss's rules or shaped like a
+/// secret key, a method other than CARD, relative URLs), then opening the sandbox's card window
+/// with the query Toss's window gets.
+const SDK_STAND_IN: &str = r#"(function () {
+  "use strict";
+  var sandbox = __SANDBOX__;
+  var CUSTOMER_KEY = /^[A-Za-z0-9\-_=.@]{2,50}$/;
+  var SECRET_KEY = /^(test|live)_g?sk_/;
+  function error(code, message) {
+    var e = new Error(message);
+    e.name = "TossPaymentsError";
+    e.code = code;
+    return e;
+  }
+  function absoluteHttp(url) {
+    try {
+      var parsed = new URL(url);
+      return parsed.protocol === "http:" || parsed.protocol === "https:";
+    } catch (e) {
+      return false;
+    }
+  }
+  window.TossPayments = function TossPayments(clientKey) {
+    if (typeof clientKey !== "string" || !/^test_ck_./.test(clientKey)) {
+      throw error("INVALID_CLIENT_KEY", "잘못된 클라이언트 연동 정보 입니다.");
+    }
+    return {
+      payment: function (options) {
+        var customerKey = options && options.customerKey;
+        if (typeof customerKey !== "string" || !CUSTOMER_KEY.test(customerKey) || SECRET_KEY.test(customerKey)) {
+          throw error("INVALID_CUSTOMER_KEY", "customerKey는 영문 대소문자, 숫자, 특수문자 -, _, =, ., @로 2자 이상 50자 이하여야 합니다.");
+        }
+        return {
+          requestBillingAuth: function (request) {
+            return new Promise(function (resolve, reject) {
+              if (!request || request.method !== "CARD") {
+                reject(error("INVALID_METHOD", "자동결제(빌링)는 CARD만 지원합니다."));
+                return;
+              }
+              if (!absoluteHttp(request.successUrl)) {
+                reject(error("INCORRECT_SUCCESS_URL_FORMAT", "잘못된 successUrl 입니다."));
+                return;
+              }
+              if (!absoluteHttp(request.failUrl)) {
+                reject(error("INCORRECT_FAIL_URL_FORMAT", "잘못된 failUrl 입니다."));
+                return;
+              }
+              var query = new URLSearchParams({
+                clientKey: clientKey,
+                customerKey: customerKey,
+                successUrl: request.successUrl,
+                failUrl: request.failUrl,
+              });
+              if (request.customerEmail) query.set("customerEmail", request.customerEmail);
+              if (request.customerName) query.set("customerName", request.customerName);
+              window.location.assign(sandbox + "/billing-auth?" + query.toString());
+            });
+          },
+        };
+      },
+    };
+  };
+})();
+"#;
+
+/// `GET /done`: the signed-in user's subscription and payments, from the app API.
 async fn done(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(customer) = customer_from_cookie(&headers) else {
+    let Some(user) = user_from_cookie(&headers) else {
         return no_store(
             Html(page(
                 "구독",
-                r#"<h1 id="outcome">no-customer</h1><p>이 브라우저에는 데모 고객이 없습니다. <a href="/">처음으로</a></p>"#,
+                r#"<h1 id="outcome">signed-out</h1><p>로그인한 데모 사용자가 없습니다. <a href="/">처음으로</a></p>"#,
             ))
             .into_response(),
         );
     };
-    let body = match subscription_html(&state, &customer).await {
-        Ok(html) => html,
-        Err(e) => format!(
-            r#"<h1 id="outcome" class="bad">error</h1><p>테이블을 읽지 못했습니다: {}</p>"#,
-            esc(&format!("{e:#}"))
+    match subscription_html(&state, &user).await {
+        Ok(html) => no_store(Html(page("구독 완료", &html)).into_response()),
+        Err(e) => error_page(
+            StatusCode::BAD_GATEWAY,
+            "the app API did not answer",
+            &format!("{e:#}"),
         ),
-    };
-    no_store(Html(page("구독 완료", &body)).into_response())
+    }
 }
 
-async fn subscription_html(state: &AppState, customer: &CustomerKey) -> anyhow::Result<String> {
-    let Some(sub) = state.store.customer_subscription(customer).await? else {
-        return Ok(format!(
-            r#"<h1 id="outcome" class="bad">no-subscription</h1><p>고객 <code>{}</code>의 구독이 테이블에 없습니다.</p>"#,
-            esc(customer.as_str())
-        ));
+async fn subscription_html(state: &AppState, user: &str) -> anyhow::Result<String> {
+    let (status, sub) = state
+        .api(user, reqwest::Method::GET, "/v1/subscription")
+        .await?;
+    anyhow::ensure!(status == 200, "GET /v1/subscription: HTTP {status}: {sub}");
+    let (status, payments) = state
+        .api(user, reqwest::Method::GET, "/v1/payments?limit=20")
+        .await?;
+    anyhow::ensure!(status == 200, "GET /v1/payments: HTTP {status}: {payments}");
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
     };
-    let ledger = state.store.ledger(&sub.id).await?;
     let mut rows = String::new();
-    for entry in &ledger {
-        let when = entry.approved_at.unwrap_or(entry.updated_at);
+    for payment in payments["payments"].as_array().into_iter().flatten() {
         let _ = write!(
             rows,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&kst(when)),
-            esc(entry.order_id.as_str()),
-            esc(&won(entry.amount.won())),
-            esc(entry.status.as_str()),
-            esc(entry.error_code.as_deref().unwrap_or("")),
+            esc(&time(&payment["approvedAt"])
+                .map(kst)
+                .unwrap_or_else(|| "-".into())),
+            esc(&text(&payment["orderId"])),
+            esc(&won(payment["amount"].as_u64().unwrap_or(0))),
+            esc(&text(&payment["status"])),
+            esc(payment["failure"]["code"].as_str().unwrap_or("")),
         );
     }
+    let active = sub["status"] == "active";
     Ok(format!(
         r#"<p class="muted">Saju맛피아 · 로컬 데모</p>
-<h1 id="outcome" class="ok">구독이 시작되었습니다</h1>
+<h1 id="outcome" class="{class}">{title}</h1>
 <dl>
-  <dt>고객 키</dt><dd><code id="customer-key">{customer}</code></dd>
+  <dt>로그인 사용자</dt><dd><code id="user-id">{user}</code></dd>
   <dt>상태</dt><dd id="status">{status}</dd>
   <dt>카드</dt><dd id="card">{card}</dd>
   <dt>크레딧</dt><dd id="credits">{credits}</dd>
   <dt>이번 기간 끝</dt><dd>{period_end}</dd>
   <dt>다음 결제일</dt><dd id="next-charge">{next}</dd>
 </dl>
-<h2 style="font-size:16px">결제 내역 (DynamoDB 원장)</h2>
+<h2 style="font-size:16px">결제 내역 (GET /v1/payments)</h2>
 <table id="ledger"><thead><tr><th>승인 시각</th><th>주문번호 (orderId)</th><th>금액</th><th>결과</th><th>코드</th></tr></thead>
 <tbody>{rows}</tbody></table>
-<p class="muted">구독 ID <code>{id}</code> · <a href="/">처음으로</a></p>"#,
-        customer = esc(customer.as_str()),
-        status = esc(sub.status.as_str()),
-        card = esc(sub.card_number_masked.as_deref().unwrap_or("-")),
-        credits = sub.credits,
-        period_end = sub
-            .current_period_end
+<p class="muted"><a href="/">처음으로</a></p>"#,
+        class = if active { "ok" } else { "bad" },
+        title = if active {
+            "구독이 시작되었습니다"
+        } else {
+            "구독 상태"
+        },
+        user = esc(user),
+        status = esc(&text(&sub["status"])),
+        card = esc(&text(&sub["card"]["number"])),
+        credits = sub["credits"].as_u64().unwrap_or(0),
+        period_end = time(&sub["currentPeriod"]["end"])
             .map(kst)
             .unwrap_or_else(|| "-".into()),
-        next = sub
-            .next_charge_at
+        next = time(&sub["nextChargeAt"])
             .map(kst_day)
             .unwrap_or_else(|| "-".into()),
-        id = esc(sub.id.as_str()),
     ))
 }
 
@@ -324,18 +536,31 @@ mod tests {
     }
 
     #[test]
-    fn the_customer_comes_from_the_demo_cookie() {
+    fn the_signed_in_user_comes_from_the_demo_cookie() {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_static("a=b; demo_customer=user_abc; c=d"),
+            HeaderValue::from_static("a=b; demo_user=user_demo_abc; c=d"),
         );
-        assert_eq!(customer_from_cookie(&headers).unwrap().as_str(), "user_abc");
+        assert_eq!(user_from_cookie(&headers).unwrap(), "user_demo_abc");
     }
 
     #[test]
-    fn made_up_customer_keys_fit_the_sdk_limit() {
-        let key = new_customer_key();
-        assert!(key.len() <= 50 && CustomerKey::parse(&key).is_ok(), "{key}");
+    fn a_cookie_that_is_not_a_user_id_signs_nobody_in() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("demo_user=<script>"));
+        assert_eq!(user_from_cookie(&headers), None);
+        assert_eq!(user_from_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn made_up_user_ids_read_back_from_their_cookie() {
+        let user = new_user_id();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_str(&session_cookie(&user)).unwrap(),
+        );
+        assert_eq!(user_from_cookie(&headers).as_deref(), Some(user.as_str()));
     }
 }

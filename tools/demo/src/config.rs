@@ -17,8 +17,10 @@ pub(crate) struct Urls {
     pub app: String,
     pub sandbox: String,
     pub lambda: String,
-    pub success_url: String,
-    pub fail_url: String,
+    /// billing-api under the emulator (`API_BASE_URL`): `/v1/…` and the redirect routes.
+    pub billing_api: String,
+    /// The local sign-in provider (`AUTH_ISSUER`).
+    pub issuer: String,
     pub dynamodb: String,
     pub table: String,
     pub function_logs: String,

@@ -1,11 +1,14 @@
 //! The local demo (`scripts/demo`): DynamoDB Local, the Toss sandbox and both functions under
 //! `cargo lambda watch`, wired exactly as deployed (configuration only through the environment).
 //!
-//! - `demo walk` (default): one customer through card registration, the first charge, three
-//!   renewals on the test clock (a Jan 31 anchor across February), a declined renewal, the
-//!   dunning retries and the cancellation; a second customer who cancels at period end; a card
+//! - `demo walk` (default): signed-in customers check out through `POST /v1/checkout` and the
+//!   sandbox's card window; one goes through the first charge, her credits (consumed, replayed,
+//!   run out), three renewals on the test clock (a Jan 31 anchor across February), a declined
+//!   renewal, the dunning retries, the cancellation and her payment history; a second cancels at
+//!   period end, resumes and cancels again through the API, and the sweep ends it; a third card is
 //!   refused at registration. Prints a timeline and exits 0 only if every step went as expected.
-//! - `demo serve`: keeps everything running and serves a small checkout page to click through.
+//! - `demo serve`: keeps everything running and serves a small checkout page to click through
+//!   (a signed-in visitor, the real Toss SDK loader).
 //!
 //! Every process started here (java, cargo lambda watch and its functions) is stopped on exit,
 //! on error and on Ctrl-C / SIGTERM / SIGHUP.

@@ -16,12 +16,19 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         "  Toss sandbox    {}  (ledger: {}/__sandbox/state)",
         urls.sandbox, urls.sandbox
     );
-    println!("  billing-api     {}", urls.success_url);
+    println!(
+        "  billing-api     {}  (/v1/… with a bearer token; /billing/success, /billing/fail)",
+        urls.billing_api
+    );
+    println!(
+        "  sign-in         {}  (the local OIDC issuer; the app mints its users' tokens here)",
+        urls.issuer
+    );
     println!("  DynamoDB        {}  table {}", urls.dynamodb, urls.table);
     println!("  function logs   {}", urls.function_logs);
     println!();
     println!(
-        "Open the checkout page, press the button, pick a test card. Ctrl-C stops everything."
+        "Open the checkout page (you are signed in as a new demo user), press the button, pick a test card. Ctrl-C stops everything."
     );
     if let Some(path) = &args.ready_file {
         let json = serde_json::to_vec_pretty(&urls).context("encode the URLs")?;

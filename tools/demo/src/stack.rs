@@ -18,6 +18,9 @@ use crate::app;
 use crate::cli::Args;
 use crate::config::{DUNNING_RETRY_DAYS, PLAN_AMOUNT, PLAN_CREDITS, SECRET_KEY, Urls};
 
+/// billing-api's function-URL route under `cargo lambda watch`.
+const BILLING_API_PATH: &str = "/lambda-url/billing-api";
+
 /// Ports of servers this process started: after everything is dropped, the exit waits until
 /// they are closed, so nothing is left listening when the demo returns.
 static CHILD_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
@@ -66,7 +69,8 @@ pub(crate) struct Stack {
     pub(crate) store: store::Store,
     urls: Urls,
     _dynamo: Option<DynamoLocal>,
-    _issuer: auth_issuer::RunningIssuer,
+    /// The sign-in provider: the walk and the checkout app mint their users' tokens here.
+    pub(crate) issuer: auth_issuer::RunningIssuer,
 }
 
 impl Drop for Stack {
@@ -143,6 +147,8 @@ impl Stack {
             .env("TOSS_API_BASE", sandbox.base_url())
             .env("TABLE_NAME", &table)
             .env("AUTH_ISSUER", issuer.issuer_url())
+            // The checkout's success and fail URLs point back at billing-api under the emulator.
+            .env_base_url("API_BASE_URL", BILLING_API_PATH)
             .env("APP_SUCCESS_URL", format!("{app_url}/done"))
             .env("APP_FAIL_URL", format!("{app_url}/failed"))
             .env("PLAN_AMOUNT", PLAN_AMOUNT.to_string())
@@ -162,15 +168,15 @@ impl Stack {
         let lambda = watch.base_url();
         let urls = Urls {
             sandbox: sandbox.base_url(),
-            success_url: format!("{lambda}/lambda-url/billing-api/billing/success"),
-            fail_url: format!("{lambda}/lambda-url/billing-api/billing/fail"),
+            billing_api: format!("{lambda}{BILLING_API_PATH}"),
+            issuer: issuer.issuer_url().to_owned(),
             lambda,
             dynamodb: endpoint,
             table,
             function_logs: watch.log_path().display().to_string(),
             app: app_url,
         };
-        let router = app::router(app::AppState::new(store.clone(), &urls));
+        let router = app::router(app::AppState::new(issuer.issuer().clone(), &urls));
         let app = tokio::spawn(async move {
             if let Err(e) = axum::serve(app_listener, router).await {
                 eprintln!("demo: the checkout app stopped: {e}");
@@ -183,7 +189,7 @@ impl Stack {
             store,
             urls,
             _dynamo: dynamo,
-            _issuer: issuer,
+            issuer,
         };
         stack.warm_up().await?;
         step("ready");

@@ -1,6 +1,13 @@
 //! `demo walk`: the scripted timeline. Every step is checked like a test; the first surprise
 //! stops the walk with a non-zero exit.
 //!
+//! Each customer signs in with the local issuer (a session token for `user_demo_<name>`, as
+//! Clerk's `getToken()` gives the app), starts a checkout with `POST /v1/checkout`, and opens the
+//! sandbox's card window with the customer key and URLs it answered. The customer keys are the
+//! backend's random ones, learned from the checkout and kept per customer here. The app's other
+//! routes (`/v1/subscription`, `/v1/credits/consume`, cancel, resume, `/v1/payments`) are called
+//! as the Saju app would call them, with a fresh token each time.
+//!
 //! The test clock: the sandbox clock is moved to each moment before acting (Toss's `approvedAt`
 //! comes from it, and the first one is the subscription's anchor), and each renewal run is an
 //! EventBridge event whose `time` is 09:00 KST (00:00 UTC) of the day, as the daily schedule
@@ -11,8 +18,10 @@ mod scenes;
 use std::collections::HashMap;
 
 use anyhow::{Context, bail, ensure};
+use auth_issuer::TokenRequest;
 use chrono::{DateTime, Utc};
 use domain::{AttemptKind, AttemptStatus, ChargeAttempt, CustomerKey, Status, Subscription};
+use reqwest::Method;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
 use toss_sandbox::Snapshot;
@@ -22,27 +31,56 @@ use crate::config::{CLIENT_KEY, DUNNING_RETRY_DAYS, PLAN_AMOUNT, PLAN_CREDITS};
 use crate::fmt::{columns, kst, kst_at, kst_day, pad, rpad, won};
 use crate::stack::Stack;
 
+/// A signed-in user of the app. The customer key Toss knows them by is the backend's, learned
+/// from their first checkout ([`Walk::keys`]).
 #[derive(Debug, Clone, Copy)]
 struct Customer {
     name: &'static str,
-    key: &'static str,
+    /// The sign-in provider's user id (the token's `sub`).
+    user_id: &'static str,
 }
 
 const ALICE: Customer = Customer {
     name: "alice",
-    key: "user_demo_alice",
+    user_id: "user_demo_alice",
 };
 const BOB: Customer = Customer {
     name: "bob",
-    key: "user_demo_bob",
+    user_id: "user_demo_bob",
 };
 const CAROL: Customer = Customer {
     name: "carol",
-    key: "user_demo_carol",
+    user_id: "user_demo_carol",
 };
 
-/// Column widths of the timeline: when, who, what, order id, amount, Toss result, state, credits.
-const WIDTHS: [usize; 8] = [25, 5, 35, 30, 8, 19, 10, 7];
+/// What `POST /v1/checkout` answered: what the front end hands to the card window.
+#[derive(Debug, Clone)]
+struct Checkout {
+    customer_key: String,
+    success_url: String,
+    fail_url: String,
+}
+
+/// An answer of the app API: its status and JSON body.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    json: Value,
+}
+
+impl Answer {
+    fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    fn credits(&self) -> Option<u64> {
+        self.json["credits"].as_u64()
+    }
+}
+
+/// Column widths of the timeline: when, who, what, order id, amount, result (Toss's or the
+/// app API's), state, credits.
+const WIDTHS: [usize; 8] = [25, 5, 35, 30, 8, 26, 10, 7];
 
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -55,6 +93,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             .context("build the HTTP client")?,
         stack: &stack,
         printed: HashMap::new(),
+        keys: HashMap::new(),
     };
     walk.intro();
     walk.script().await?;
@@ -68,8 +107,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
 struct Walk<'a> {
     stack: &'a Stack,
     http: reqwest::Client,
-    /// Ledger entries already shown, per customer key.
+    /// Ledger entries already shown, per customer.
     printed: HashMap<&'static str, usize>,
+    /// Each customer's key, as the backend's checkout answered it.
+    keys: HashMap<&'static str, CustomerKey>,
 }
 
 impl Walk<'_> {
@@ -95,8 +136,12 @@ impl Walk<'_> {
             urls.lambda, urls.function_logs
         );
         println!(
-            "  customers  alice = {}, bob = {}, carol = {}",
-            ALICE.key, BOB.key, CAROL.key
+            "  sign-in    {}  (the local OIDC issuer; billing-api verifies its tokens against its JWKS)",
+            self.stack.issuer.issuer_url()
+        );
+        println!(
+            "  customers  alice = {}, bob = {}, carol = {} (user ids; each checkout answers a random customer key)",
+            ALICE.user_id, BOB.user_id, CAROL.user_id
         );
         println!();
         let header = [
@@ -105,7 +150,7 @@ impl Walk<'_> {
             "what",
             "Toss order id",
             "amount",
-            "Toss result",
+            "result",
             "state",
             "credits",
         ];
@@ -113,39 +158,149 @@ impl Walk<'_> {
         println!("{}", line(&WIDTHS.map(|w| "─".repeat(w))));
     }
 
-    /// What the browser does: the card window (the sandbox page, submitted with `card`) →
-    /// billing-api's redirect → the app. Returns where the customer lands.
-    async fn register(&self, who: Customer, card: &str) -> anyhow::Result<String> {
+    /// A fresh session token for the customer, as the app's `getToken()` would give.
+    fn token(&self, who: Customer) -> anyhow::Result<String> {
+        self.stack
+            .issuer
+            .issuer()
+            .mint(&TokenRequest::for_user(who.user_id))
+            .with_context(|| format!("mint a session token for {}", who.name))
+    }
+
+    /// One call of the app API on billing-api as `who` (bearer token; never printed).
+    async fn api(
+        &self,
+        who: Customer,
+        method: Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let url = format!("{}{path}", self.stack.urls().billing_api);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.token(who)?);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path} as {}", who.name))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("read the answer to {method} {path}"))?;
+        let json = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{method} {path} as {} answered {status} with no JSON: {text}\n(function logs: {})",
+                who.name,
+                self.stack.urls().function_logs
+            )
+        })?;
+        Ok(Answer { status, json })
+    }
+
+    /// `POST /v1/checkout` as `who`: the customer key (the same on every checkout of one user)
+    /// and the success and fail URLs carrying the checkout's state.
+    async fn checkout(&mut self, who: Customer) -> anyhow::Result<Checkout> {
+        let answer = self
+            .api(who, Method::POST, "/v1/checkout", None, None)
+            .await?;
+        ensure!(
+            answer.status == 201,
+            "POST /v1/checkout for {} answered {}: {}",
+            who.name,
+            answer.status,
+            answer.json
+        );
+        let field = |name: &str| {
+            answer.json[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the checkout answer has no {name}"))
+        };
+        let checkout = Checkout {
+            customer_key: field("customerKey")?,
+            success_url: field("successUrl")?,
+            fail_url: field("failUrl")?,
+        };
+        let api = self.stack.urls().billing_api;
+        for (url, route) in [
+            (&checkout.success_url, "/billing/success?state="),
+            (&checkout.fail_url, "/billing/fail?state="),
+        ] {
+            ensure!(
+                url.starts_with(&format!("{api}{route}")),
+                "the checkout's URLs should be billing-api's {route}…, got {}",
+                redacted(url)
+            );
+        }
+        let key = CustomerKey::parse(&checkout.customer_key)
+            .context("the checkout's customer key does not fit Toss's rules")?;
+        ensure!(
+            !checkout.customer_key.contains(who.user_id),
+            "the customer key must not be derived from the user id"
+        );
+        if let Some(known) = self.keys.get(who.name) {
+            ensure!(
+                known == &key,
+                "{}'s second checkout answered another customer key",
+                who.name
+            );
+        }
+        self.keys.insert(who.name, key);
+        Ok(checkout)
+    }
+
+    /// The customer's key, known since their first checkout.
+    fn key(&self, who: Customer) -> anyhow::Result<&CustomerKey> {
+        self.keys
+            .get(who.name)
+            .with_context(|| format!("{} has not checked out yet", who.name))
+    }
+
+    /// What the app and the browser do: a checkout, the card window (the sandbox page, submitted
+    /// with `card`) → billing-api's redirect → the app. Returns where the customer lands.
+    async fn register(&mut self, who: Customer, card: &str) -> anyhow::Result<String> {
+        let checkout = self.checkout(who).await?;
         let urls = self.stack.urls();
         let page = url::Url::parse_with_params(
             &format!("{}/billing-auth/submit", urls.sandbox),
             [
                 ("clientKey", CLIENT_KEY),
-                ("customerKey", who.key),
-                ("successUrl", &urls.success_url),
-                ("failUrl", &urls.fail_url),
+                ("customerKey", checkout.customer_key.as_str()),
+                ("successUrl", &checkout.success_url),
+                ("failUrl", &checkout.fail_url),
                 ("card", card),
             ],
         )?;
         let to_billing_api = self.redirect(page.as_str(), who).await?;
         ensure!(
-            to_billing_api.starts_with(&urls.lambda),
-            "the card window should send {} to billing-api, sent to {to_billing_api}",
-            who.name
+            to_billing_api.starts_with(&urls.billing_api),
+            "the card window should send {} to billing-api, sent to {}",
+            who.name,
+            redacted(&to_billing_api)
         );
         let landing = self.redirect(&to_billing_api, who).await?;
-        // The app page the customer sees.
+        // The app page the customer sees (signed in: the app's session cookie).
         let response = self
             .http
             .get(&landing)
-            .header(COOKIE, format!("demo_customer={}", who.key))
+            .header(COOKIE, crate::app::session_cookie(who.user_id))
             .send()
             .await
-            .with_context(|| format!("GET {landing}"))?;
+            .with_context(|| format!("GET {}", redacted(&landing)))?;
         ensure!(
             response.status().is_success(),
-            "the app answered {} for {landing}",
-            response.status()
+            "the app answered {} for {}",
+            response.status(),
+            redacted(&landing)
         );
         Ok(landing)
     }
@@ -156,13 +311,14 @@ impl Walk<'_> {
             .get(url)
             .send()
             .await
-            .with_context(|| format!("GET {url}"))?;
+            .with_context(|| format!("GET {}", redacted(url)))?;
         if response.status().as_u16() != 302 {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
             bail!(
-                "expected a 302 for {}'s registration, got {status}: {body}\n(function logs: {})",
+                "expected a 302 for {}'s registration at {}, got {status}: {body}\n(function logs: {})",
                 who.name,
+                redacted(url),
                 self.stack.urls().function_logs
             );
         }
@@ -186,8 +342,10 @@ impl Walk<'_> {
     }
 
     async fn subscription(&self, who: Customer) -> anyhow::Result<Option<Subscription>> {
-        let key = CustomerKey::parse(who.key)?;
-        Ok(self.stack.store.customer_subscription(&key).await?)
+        match self.keys.get(who.name) {
+            Some(key) => Ok(self.stack.store.customer_subscription(key).await?),
+            None => Ok(None),
+        }
     }
 
     async fn current(&self, who: Customer) -> anyhow::Result<Subscription> {
@@ -217,7 +375,7 @@ impl Walk<'_> {
                 "0",
             );
         }
-        let shown = self.printed.entry(who.key).or_insert(0);
+        let shown = self.printed.entry(who.name).or_insert(0);
         let new: Vec<ChargeAttempt> = ledger.iter().skip(*shown).cloned().collect();
         *shown = ledger.len();
         for entry in &new {
@@ -369,10 +527,11 @@ impl Walk<'_> {
                 );
                 done_total += entry.amount.won();
             }
+            let key = self.key(who)?.as_str();
             let toss_done = snapshot
                 .payments
                 .iter()
-                .filter(|p| p.customer_key == who.key && p.status == "DONE")
+                .filter(|p| p.customer_key == key && p.status == "DONE")
                 .count();
             ensure!(
                 toss_done == done.len(),
@@ -383,7 +542,7 @@ impl Walk<'_> {
             let keys = snapshot
                 .billing_keys
                 .iter()
-                .filter(|k| k.customer_key == who.key)
+                .filter(|k| k.customer_key == key)
                 .collect::<Vec<_>>();
             ensure!(
                 keys.len() == 1 && keys.iter().all(|k| k.deleted),
@@ -399,11 +558,12 @@ impl Walk<'_> {
                 sub.status.as_str(),
             );
         }
+        let carol = self.key(CAROL)?.as_str();
         ensure!(
             snapshot
                 .billing_keys
                 .iter()
-                .all(|k| k.customer_key != CAROL.key),
+                .all(|k| k.customer_key != carol),
             "carol's refused card got a billing key"
         );
         let counters = &snapshot.counters;
@@ -422,6 +582,16 @@ impl Walk<'_> {
             counters.billing_keys_deleted,
         );
         Ok(())
+    }
+
+    /// One app-API call on the timeline: what was asked and what it answered.
+    fn api_row(&self, at: DateTime<Utc>, who: Customer, what: &str, answer: &Answer, result: &str) {
+        let state = answer.json["status"].as_str().unwrap_or("-").to_owned();
+        let credits = answer
+            .credits()
+            .or_else(|| answer.json["error"]["credits"].as_u64())
+            .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        self.row(at, who, what, "-", "-", result, &state, &credits);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -459,6 +629,24 @@ fn line(cells: &[String; 8]) -> String {
         out.push_str(&pad(cell, width));
     }
     out.trim_end().to_owned()
+}
+
+/// A URL without its query string: the checkout's state and Toss's authKey travel there, and
+/// neither belongs in the output.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let had_query = parsed.query().is_some();
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            if had_query {
+                format!("{parsed}?…")
+            } else {
+                parsed.to_string()
+            }
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
 }
 
 fn note(text: &str) {

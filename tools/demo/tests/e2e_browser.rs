@@ -1,6 +1,8 @@
 //! The checkout page in Debian's headless Chromium, end to end: `demo serve` (DynamoDB, the
-//! Toss sandbox, both functions under `cargo lambda watch`, the checkout app), driven by
-//! `browser/checkout.test.mjs` (playwright-core), then the table and the sandbox checked here.
+//! Toss sandbox, the local sign-in issuer, both functions under `cargo lambda watch`, the
+//! checkout app), driven by `browser/checkout.test.mjs` (playwright-core): a signed-in visitor's
+//! checkout through `POST /v1/checkout` and the real `@tosspayments/tosspayments-sdk` loader,
+//! then the table and the sandbox checked here.
 //! Screenshots land in `target/artifacts/browser/`.
 //!
 //! Needs `/usr/bin/chromium` (or `$CHROMIUM`) and `npm ci` in `tools/demo/browser`, both done by
@@ -95,7 +97,7 @@ fn listening(port: u16) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2e_checkout_page_in_headless_chromium_subscribes_with_a_good_card_and_fails_with_a_refused_one()
+async fn e2e_checkout_page_in_headless_chromium_subscribes_a_signed_in_visitor_through_the_real_sdk_loader_and_refuses_a_bad_card()
  {
     // Arrange: the browser and playwright-core are installed.
     let browser_dir = workspace().join("tools/demo/browser");
@@ -105,8 +107,11 @@ async fn e2e_checkout_page_in_headless_chromium_subscribes_with_a_good_card_and_
         "{chromium} is missing: run scripts/install-deps (apt-get install chromium)"
     );
     assert!(
-        browser_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run scripts/install-deps (npm ci in tools/demo/browser)"
+        browser_dir.join("node_modules/playwright-core").is_dir()
+            && browser_dir
+                .join("node_modules/@tosspayments/tosspayments-sdk")
+                .is_dir(),
+        "playwright-core or @tosspayments/tosspayments-sdk is missing: run scripts/install-deps (npm ci in tools/demo/browser)"
     );
     let artifacts = workspace().join("target/artifacts/browser");
     let ready = std::env::temp_dir().join(format!("demo-serve-{}.json", std::process::id()));

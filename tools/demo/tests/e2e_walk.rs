@@ -1,11 +1,11 @@
 //! `demo walk` (what `scripts/demo` runs) ends with exit 0 and the full timeline, so the
-//! README's first command keeps working. In the `lambda-watch` nextest group (its name has `e2e`).
+//! README's first command keeps working: signed-in checkouts, the app API, renewals, dunning. In the `lambda-watch` nextest group (its name has `e2e`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
 
 #[test]
-fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
+fn e2e_demo_walk_runs_the_whole_timeline_through_checkout_and_the_app_api_and_exits_0() {
     let output = Command::new(env!("CARGO_BIN_EXE_demo"))
         .arg("walk")
         .current_dir(workspace())
@@ -23,7 +23,16 @@ fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
         output.status
     );
     for expected in [
+        "POST /v1/checkout → customer key cus_",
         "alice  first charge, month 1",
+        "alice  GET /v1/subscription",
+        "200 consumed 1",
+        "200 replayed",
+        "422 KEY_REUSED",
+        "409 INSUFFICIENT_CREDITS",
+        "bob    POST /v1/subscription/resume",
+        "409 NO_ACTIVE_SUBSCRIPTION",
+        "200 8 payments",
         "anchor 2027-01-31 (일)",
         "2027-02-28 (일) 09:00 KST  alice  renewal, month 2",
         "canceled at period end, not charged",
@@ -34,6 +43,13 @@ fn e2e_demo_walk_runs_the_whole_timeline_and_exits_0() {
         assert!(
             stdout.contains(expected),
             "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    // No session token (a JWT starts `eyJ`), Toss authKey or checkout state is ever printed.
+    for secret in ["eyJ", "authKey", "state="] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret:?} appears in the output:\n{stdout}\n{stderr}"
         );
     }
 }

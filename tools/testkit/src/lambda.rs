@@ -76,6 +76,8 @@ pub fn sample_schedule_rule() -> anyhow::Result<String> {
 pub struct WatchBuilder {
     dir: PathBuf,
     env: Vec<(String, String)>,
+    /// Variables whose value is the emulator's own base URL followed by a suffix.
+    base_url_env: Vec<(String, String)>,
     prebuild: Vec<String>,
     invoke_timeout: Duration,
     ready_timeout: Duration,
@@ -86,6 +88,7 @@ impl Default for WatchBuilder {
         Self {
             dir: workspace_root(),
             env: Vec::new(),
+            base_url_env: Vec::new(),
             prebuild: Vec::new(),
             invoke_timeout: Duration::from_secs(300),
             ready_timeout: Duration::from_secs(60),
@@ -113,6 +116,14 @@ impl WatchBuilder {
     ) -> Self {
         self.env
             .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Sets `key` to this emulator's own base URL followed by `suffix`
+    /// (e.g. `API_BASE_URL` = `http://127.0.0.1:<port>/lambda-url/billing-api`): the port is
+    /// chosen only when the emulator starts.
+    pub fn env_base_url(mut self, key: impl Into<String>, suffix: impl Into<String>) -> Self {
+        self.base_url_env.push((key.into(), suffix.into()));
         self
     }
 
@@ -374,7 +385,14 @@ impl Watch {
         let dir = std::env::temp_dir();
         let log = dir.join(format!("testkit-lambda-watch-{tag}.log"));
         let env_file = dir.join(format!("testkit-lambda-watch-{tag}.env"));
-        write_env_file(&env_file, &builder.env)?;
+        let mut env = builder.env.clone();
+        env.extend(
+            builder
+                .base_url_env
+                .iter()
+                .map(|(key, suffix)| (key.clone(), format!("http://127.0.0.1:{port}{suffix}"))),
+        );
+        write_env_file(&env_file, &env)?;
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
 
@@ -408,7 +426,7 @@ impl Watch {
             .arg("--env-file")
             .arg(&env_file)
             .current_dir(&builder.dir)
-            .envs(builder.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);

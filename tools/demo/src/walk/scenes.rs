@@ -1,11 +1,15 @@
 //! The scenes of `demo walk`, in calendar order. Each scene acts through the [`Walk`] helpers
-//! (register a card, move the clock, run a sweep) and checks its own outcome.
+//! (check out and register a card, call the app API, move the clock, run a sweep) and checks its
+//! own outcome.
 
 use anyhow::{Context, ensure};
+use chrono::{DateTime, Utc};
 use domain::Status;
+use reqwest::Method;
+use serde_json::{Value, json};
 use toss_sandbox::DeclineRule;
 
-use super::{ALICE, BOB, CAROL, Walk, expect_sub, note};
+use super::{ALICE, Answer, BOB, CAROL, Customer, Walk, expect_sub, note};
 use crate::config::PLAN_CREDITS;
 use crate::fmt::{kst, kst_at, kst_day};
 
@@ -15,19 +19,28 @@ impl Walk<'_> {
     pub(super) async fn script(&mut self) -> anyhow::Result<()> {
         self.alice_subscribes_on_the_31st().await?;
         self.carols_card_is_refused().await?;
-        self.bob_asks_to_cancel_at_period_end().await?;
+        self.alice_reads_her_subscription_and_spends_her_credits()
+            .await?;
+        self.bob_cancels_at_period_end_resumes_and_cancels_again()
+            .await?;
         self.february_renewal_delivered_twice().await?;
         self.bobs_period_ends().await?;
         self.renewals_in_march_and_april().await?;
         self.alices_card_declines_until_she_is_canceled().await?;
+        self.alice_reads_her_payments().await?;
         self.reconcile().await
     }
 
-    /// Alice registers a card on 2027-01-31 at 10:00: the anchor is a 31st.
+    /// Alice checks out and registers a card on 2027-01-31 at 10:00: the anchor is a 31st.
     async fn alice_subscribes_on_the_31st(&mut self) -> anyhow::Result<()> {
         let jan31 = kst_at(2027, 1, 31, 10, 0)?;
         self.set_clock(jan31);
         let landing = self.register(ALICE, "ok").await?;
+        note(&format!(
+            "alice signed in ({}) → POST /v1/checkout → customer key {} (random, the backend's) and URLs bound to a single-use state",
+            ALICE.user_id,
+            self.key(ALICE)?.as_str()
+        ));
         let (sub, _) = self
             .show(ALICE, jan31, "card registered (test card ok)")
             .await?;
@@ -49,6 +62,136 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// The Saju app asks whether alice is Pro, then spends readings: one, its replay (no double
+    /// spend), the rest of the month's allowance, and one too many.
+    async fn alice_reads_her_subscription_and_spends_her_credits(&mut self) -> anyhow::Result<()> {
+        let at = kst_at(2027, 1, 31, 10, 5)?;
+        let status = self.status(ALICE).await?;
+        ensure!(
+            status.json["status"] == "active"
+                && status.credits() == Some(PLAN_CREDITS)
+                && status.json["cancelAtPeriodEnd"] == false,
+            "alice's status should be active with {PLAN_CREDITS} credits: {}",
+            status.json
+        );
+        ensure!(
+            time(&status.json["nextChargeAt"]) == Some(kst_at(2027, 2, 28, 0, 0)?),
+            "alice's next charge should be Feb 28: {}",
+            status.json
+        );
+        let card = status.json["card"]["number"].as_str().unwrap_or_default();
+        ensure!(
+            card.contains('*'),
+            "the card number should be masked: {card:?}"
+        );
+        self.api_row(at, ALICE, "GET /v1/subscription", &status, "200");
+        note(&format!(
+            "the app sees: active, {PLAN_CREDITS} credits, card {card}, next charge {}",
+            kst_day(kst_at(2027, 2, 28, 0, 0)?)
+        ));
+
+        let reading = self
+            .consume(ALICE, "reading-alice-0001", json!({"amount": 1}))
+            .await?;
+        ensure!(
+            reading.status == 200 && reading.json == json!({"consumed": 1, "credits": 29}),
+            "one reading should leave 29 credits: {} {}",
+            reading.status,
+            reading.json
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "POST /v1/credits/consume 1",
+            &reading,
+            "200 consumed 1",
+        );
+
+        let replay = self
+            .consume(ALICE, "reading-alice-0001", json!({"amount": 1}))
+            .await?;
+        ensure!(
+            replay.status == reading.status && replay.json == reading.json,
+            "the replay should get the first answer: {} {}",
+            replay.status,
+            replay.json
+        );
+        let after = self.status(ALICE).await?;
+        let stored = self.current(ALICE).await?.credits;
+        ensure!(
+            after.credits() == Some(29) && stored == 29,
+            "the replay spent again: the API says {:?}, the table {stored}",
+            after.credits()
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "  same Idempotency-Key again",
+            &replay,
+            "200 replayed",
+        );
+        note("the replay got the first answer; the balance is still 29 in the API and the table");
+
+        let reused = self
+            .consume(ALICE, "reading-alice-0001", json!({"amount": 2}))
+            .await?;
+        ensure!(
+            reused.status == 422 && reused.error_code() == "IDEMPOTENCY_KEY_REUSED",
+            "the same key with another body should be refused: {} {}",
+            reused.status,
+            reused.json
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "  same key, another amount",
+            &reused,
+            "422 KEY_REUSED",
+        );
+
+        let rest = self
+            .consume(ALICE, "reading-alice-0002", json!({"amount": 29}))
+            .await?;
+        ensure!(
+            rest.status == 200 && rest.json == json!({"consumed": 29, "credits": 0}),
+            "29 readings should leave 0 credits: {} {}",
+            rest.status,
+            rest.json
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "POST /v1/credits/consume 29",
+            &rest,
+            "200 consumed 29",
+        );
+
+        let empty = self
+            .consume(ALICE, "reading-alice-0003", json!({"amount": 1}))
+            .await?;
+        ensure!(
+            empty.status == 409
+                && empty.error_code() == "INSUFFICIENT_CREDITS"
+                && empty.json["error"]["credits"] == 0,
+            "a reading with no credits left should be refused: {} {}",
+            empty.status,
+            empty.json
+        );
+        ensure!(
+            self.current(ALICE).await?.credits == 0,
+            "the refused reading changed the balance"
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "POST /v1/credits/consume 1",
+            &empty,
+            "409 INSUFFICIENT_CREDITS",
+        );
+        note("out of readings until the next paid month; the refused call changed nothing");
+        Ok(())
+    }
+
     /// Carol's card is refused by the card window: nothing is stored.
     async fn carols_card_is_refused(&mut self) -> anyhow::Result<()> {
         let jan31 = kst_at(2027, 1, 31, 10, 0)?;
@@ -61,6 +204,12 @@ impl Walk<'_> {
             self.subscription(CAROL).await?.is_none(),
             "carol's failed registration stored a subscription"
         );
+        let status = self.status(CAROL).await?;
+        ensure!(
+            status.json["status"] == "none",
+            "carol should have no subscription in the API: {}",
+            status.json
+        );
         self.row(
             jan31,
             CAROL,
@@ -72,41 +221,74 @@ impl Walk<'_> {
             "-",
         );
         note(
-            "carol lands on the app's /failed?code=INVALID_CARD_NUMBER; no subscription, no charge",
+            "carol lands on the app's /failed?code=INVALID_CARD_NUMBER; GET /v1/subscription says \"none\"; no charge",
         );
         Ok(())
     }
 
-    /// Bob subscribes on Feb 10 and chooses to stop at the end of his first month.
-    async fn bob_asks_to_cancel_at_period_end(&mut self) -> anyhow::Result<()> {
+    /// Bob subscribes on Feb 10, asks to stop at the end of his first month, changes his mind,
+    /// and asks again.
+    async fn bob_cancels_at_period_end_resumes_and_cancels_again(&mut self) -> anyhow::Result<()> {
         let feb10 = kst_at(2027, 2, 10, 10, 0)?;
         self.set_clock(feb10);
         self.register(BOB, "check").await?;
-        let (mut bob, _) = self
+        let (bob, _) = self
             .show(BOB, feb10, "card registered (test card check)")
             .await?;
         expect_sub(&bob, Status::Active, PLAN_CREDITS, Some((2027, 3, 10)))?;
-        // No API sets this yet (docs/money-rules.md §6, "not built yet"):
-        // the demo writes the flag straight into the table, as that API will.
-        bob.cancel_at_period_end = true;
-        self.stack
-            .store
-            .save_subscription(&mut bob)
-            .await
-            .context("set bob's cancel_at_period_end")?;
-        self.row(
-            feb10,
-            BOB,
-            "asks to cancel at period end",
-            "-",
-            "-",
-            "-",
-            bob.status.as_str(),
-            &bob.credits.to_string(),
+
+        let at = kst_at(2027, 2, 10, 10, 30)?;
+        let mut last = None;
+        for (path, flag, what) in [
+            (
+                "/v1/subscription/cancel",
+                true,
+                "POST /v1/subscription/cancel",
+            ),
+            (
+                "/v1/subscription/resume",
+                false,
+                "POST /v1/subscription/resume",
+            ),
+            (
+                "/v1/subscription/cancel",
+                true,
+                "POST /v1/subscription/cancel",
+            ),
+        ] {
+            let answer = self.api(BOB, Method::POST, path, None, None).await?;
+            ensure!(
+                answer.status == 200
+                    && answer.json["status"] == "active"
+                    && answer.json["cancelAtPeriodEnd"] == flag,
+                "{what} should answer active with cancelAtPeriodEnd {flag}: {} {}",
+                answer.status,
+                answer.json
+            );
+            let stored = self.current(BOB).await?;
+            ensure!(
+                stored.cancel_at_period_end == flag && stored.status == Status::Active,
+                "{what}: the table has cancel_at_period_end = {}",
+                stored.cancel_at_period_end
+            );
+            let result = if flag {
+                "200 cancelAtPeriodEnd"
+            } else {
+                "200 resumed"
+            };
+            self.api_row(at, BOB, what, &answer, result);
+            last = Some(answer);
+        }
+        let last = last.context("three calls were made")?;
+        ensure!(
+            last.json["nextChargeAt"].is_null(),
+            "a subscription canceled at period end shows no next charge: {}",
+            last.json
         );
-        note(
-            "no API for this exists yet (docs/money-rules.md §6): the demo set cancel_at_period_end = true directly in the table",
-        );
+        note(&format!(
+            "bob keeps Pro until {}; the sweep that day ends it without charging",
+            kst_day(kst_at(2027, 3, 10, 0, 0)?)
+        ));
         Ok(())
     }
 
@@ -118,12 +300,16 @@ impl Walk<'_> {
             &[("due", 1), ("charged", 1), ("total_charged_krw", 3900)],
         )
         .await?;
+        // A monthly allowance: the new period's credits, not added to what was left.
         expect_sub(
             &self.current(ALICE).await?,
             Status::Active,
-            2 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 3, 31)),
         )?;
+        note(&format!(
+            "a paid month sets alice's balance to the plan's {PLAN_CREDITS} credits (unused credits would expire)"
+        ));
 
         let before = self.snapshot().counters.charge_requests;
         self.sweep(
@@ -142,20 +328,26 @@ impl Walk<'_> {
 
     /// Bob's first period ends: canceled without a charge, his billing key deleted.
     async fn bobs_period_ends(&mut self) -> anyhow::Result<()> {
+        let before = self.snapshot().counters.charge_requests;
         self.sweep(
             (2027, 3, 10),
             "bob's period ends",
             &[("due", 1), ("charged", 0), ("canceled", 1)],
         )
         .await?;
+        ensure!(
+            self.snapshot().counters.charge_requests == before,
+            "bob's period end sent a charge to Toss"
+        );
         let bob = self.current(BOB).await?;
-        expect_sub(&bob, Status::Canceled, PLAN_CREDITS, None)?;
+        expect_sub(&bob, Status::Canceled, 0, None)?;
         ensure!(
             bob.billing_key.is_none(),
             "bob's billing key should be deleted after the cancellation"
         );
+        let at = kst_at(2027, 3, 10, 9, 0)?;
         self.row(
-            kst_at(2027, 3, 10, 9, 0)?,
+            at,
             BOB,
             "canceled at period end, not charged",
             "-",
@@ -163,6 +355,28 @@ impl Walk<'_> {
             "billing key deleted",
             bob.status.as_str(),
             &bob.credits.to_string(),
+        );
+        let status = self.status(BOB).await?;
+        ensure!(
+            status.json["status"] == "canceled" && status.credits() == Some(0),
+            "bob should be canceled with no credits in the API: {}",
+            status.json
+        );
+        let reading = self
+            .consume(BOB, "reading-bob-0001", json!({"amount": 1}))
+            .await?;
+        ensure!(
+            reading.status == 409 && reading.error_code() == "NO_ACTIVE_SUBSCRIPTION",
+            "a canceled subscription's credits cannot be spent: {} {}",
+            reading.status,
+            reading.json
+        );
+        self.api_row(
+            at,
+            BOB,
+            "POST /v1/credits/consume 1",
+            &reading,
+            "409 NO_ACTIVE_SUBSCRIPTION",
         );
         Ok(())
     }
@@ -178,7 +392,7 @@ impl Walk<'_> {
         expect_sub(
             &self.current(ALICE).await?,
             Status::Active,
-            3 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 4, 30)),
         )?;
 
@@ -191,7 +405,7 @@ impl Walk<'_> {
         expect_sub(
             &self.current(ALICE).await?,
             Status::Active,
-            4 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 5, 31)),
         )?;
         Ok(())
@@ -200,7 +414,7 @@ impl Walk<'_> {
     /// Alice's card starts declining: the renewal and every dunning retry fail, then she is canceled.
     async fn alices_card_declines_until_she_is_canceled(&mut self) -> anyhow::Result<()> {
         self.stack.sandbox.sandbox().add_decline(DeclineRule {
-            customer_key: ALICE.key.to_owned(),
+            customer_key: self.key(ALICE)?.as_str().to_owned(),
             code: "REJECT_CARD_PAYMENT".to_owned(),
             status: None,
             message: None,
@@ -208,7 +422,7 @@ impl Walk<'_> {
         });
         println!();
         note(
-            "from here alice's card declines every charge (sandbox knob: forced REJECT_CARD_PAYMENT for user_demo_alice)",
+            "from here alice's card declines every charge (sandbox knob: forced REJECT_CARD_PAYMENT for her customer key)",
         );
         self.sweep(
             (2027, 5, 31),
@@ -224,9 +438,23 @@ impl Walk<'_> {
         expect_sub(
             &self.current(ALICE).await?,
             Status::PastDue,
-            4 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 6, 1)),
         )?;
+        let status = self.status(ALICE).await?;
+        ensure!(
+            status.json["status"] == "past_due"
+                && status.json["pastDue"]["lastCode"] == "REJECT_CARD_PAYMENT",
+            "the app should see alice past due: {}",
+            status.json
+        );
+        self.api_row(
+            kst_at(2027, 5, 31, 9, 0)?,
+            ALICE,
+            "GET /v1/subscription",
+            &status,
+            "200 pastDue",
+        );
         self.sweep(
             (2027, 6, 1),
             "dunning retry 1 (+1 day)",
@@ -236,7 +464,7 @@ impl Walk<'_> {
         expect_sub(
             &self.current(ALICE).await?,
             Status::PastDue,
-            4 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 6, 3)),
         )?;
         self.sweep(
@@ -248,7 +476,7 @@ impl Walk<'_> {
         expect_sub(
             &self.current(ALICE).await?,
             Status::PastDue,
-            4 * PLAN_CREDITS,
+            PLAN_CREDITS,
             Some((2027, 6, 5)),
         )?;
         self.sweep(
@@ -258,7 +486,7 @@ impl Walk<'_> {
         )
         .await?;
         let alice = self.current(ALICE).await?;
-        expect_sub(&alice, Status::Canceled, 4 * PLAN_CREDITS, None)?;
+        expect_sub(&alice, Status::Canceled, 0, None)?;
         ensure!(
             alice.billing_key.is_none(),
             "alice's billing key should be deleted after the last retry"
@@ -275,4 +503,126 @@ impl Walk<'_> {
         );
         Ok(())
     }
+
+    /// The app's payment history for alice, newest first, two pages.
+    async fn alice_reads_her_payments(&mut self) -> anyhow::Result<()> {
+        let at = kst_at(2027, 6, 5, 9, 30)?;
+        let first = self
+            .api(ALICE, Method::GET, "/v1/payments?limit=5", None, None)
+            .await?;
+        ensure!(first.status == 200, "GET /v1/payments: {}", first.json);
+        let cursor = first.json["nextCursor"]
+            .as_str()
+            .context("eight payments in pages of five: the first page has a next cursor")?;
+        let second = self
+            .api(
+                ALICE,
+                Method::GET,
+                &format!("/v1/payments?limit=5&cursor={cursor}"),
+                None,
+                None,
+            )
+            .await?;
+        ensure!(second.status == 200, "GET /v1/payments: {}", second.json);
+        ensure!(
+            second.json["nextCursor"].is_null(),
+            "the second page is the last: {}",
+            second.json
+        );
+        let payments: Vec<&Value> = [&first, &second]
+            .iter()
+            .flat_map(|page| page.json["payments"].as_array().into_iter().flatten())
+            .collect();
+        let shape: Vec<(String, String)> = payments
+            .iter()
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap_or("?").to_owned(),
+                    p["status"].as_str().unwrap_or("?").to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("retry", "DECLINED"),
+            ("retry", "DECLINED"),
+            ("retry", "DECLINED"),
+            ("renewal", "DECLINED"),
+            ("renewal", "DONE"),
+            ("renewal", "DONE"),
+            ("renewal", "DONE"),
+            ("first", "DONE"),
+        ]
+        .iter()
+        .map(|(k, s)| ((*k).to_owned(), (*s).to_owned()))
+        .collect();
+        ensure!(
+            shape == expected,
+            "alice's payments, newest first, should be {expected:?}; got {shape:?}"
+        );
+        ensure!(
+            payments
+                .iter()
+                .filter(|p| p["status"] == "DECLINED")
+                .all(|p| p["failure"]["code"] == "REJECT_CARD_PAYMENT"),
+            "every declined payment should say why"
+        );
+        let paid: u64 = payments
+            .iter()
+            .filter(|p| p["status"] == "DONE")
+            .filter_map(|p| p["amount"].as_u64())
+            .sum();
+        let status = self.status(ALICE).await?;
+        ensure!(
+            status.json["status"] == "canceled" && status.credits() == Some(0),
+            "alice should be canceled with no credits in the API: {}",
+            status.json
+        );
+        self.api_row(
+            at,
+            ALICE,
+            "GET /v1/payments?limit=5 (+1 page)",
+            &status,
+            "200 8 payments",
+        );
+        note(&format!(
+            "newest first: 3 retries and the May renewal DECLINED (REJECT_CARD_PAYMENT), 4 months DONE = {}",
+            crate::fmt::won(paid)
+        ));
+        Ok(())
+    }
+
+    /// `GET /v1/subscription` as `who`, expecting a `200`.
+    async fn status(&self, who: Customer) -> anyhow::Result<Answer> {
+        let answer = self
+            .api(who, Method::GET, "/v1/subscription", None, None)
+            .await?;
+        ensure!(
+            answer.status == 200,
+            "GET /v1/subscription for {}: {} {}",
+            who.name,
+            answer.status,
+            answer.json
+        );
+        Ok(answer)
+    }
+
+    /// `POST /v1/credits/consume` as `who` with an Idempotency-Key.
+    async fn consume(&self, who: Customer, key: &str, body: Value) -> anyhow::Result<Answer> {
+        self.api(
+            who,
+            Method::POST,
+            "/v1/credits/consume",
+            Some(key),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// An RFC 3339 time from the API.
+fn time(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
