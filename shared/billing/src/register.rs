@@ -137,7 +137,9 @@ impl Billing {
                 .await?;
             let result = match current {
                 Some(sub) if sub.status != Status::Canceled => {
-                    self.update_card(
+                    // Boxed: the charge they may start makes a large future, which would
+                    // otherwise sit on the stack of whatever polls the redirect.
+                    Box::pin(self.update_card(
                         sub,
                         registration,
                         &billing.billing_key,
@@ -145,11 +147,11 @@ impl Billing {
                         &hash,
                         &owner,
                         now,
-                    )
+                    ))
                     .await
                 }
                 previous => {
-                    self.start(
+                    Box::pin(self.start(
                         registration,
                         &user_id,
                         previous.map(|s| s.id),
@@ -158,7 +160,7 @@ impl Billing {
                         &hash,
                         &owner,
                         now,
-                    )
+                    ))
                     .await
                 }
             };

@@ -956,7 +956,7 @@ async fn run_case(n: usize, ops: &[Op], tally: &Tally) -> Result<usize, TestCase
             tally,
             format!("op {}", format!("{op:?}").split([' ', '(']).next().unwrap()),
         );
-        step(&w, &mut model, op, tally)
+        Box::pin(step(&w, &mut model, op, tally))
             .await
             .map_err(|e| TestCaseError::fail(format!("step {k} {op:?}: {e}")))?;
         agree(&w, &model)
@@ -996,7 +996,7 @@ fn renewals_dunning_late_joiners_new_cards_and_lost_answers_agree_with_the_refer
     let started = std::time::Instant::now();
     runner
         .run(&strategy, |(n, ops)| {
-            let taken = rt.block_on(run_case(n, &ops, &tally))?;
+            let taken = rt.block_on(Box::pin(run_case(n, &ops, &tally)))?;
             steps.fetch_add(taken, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         })
@@ -1072,7 +1072,7 @@ fn a_walk_through_dunning_new_cards_and_a_refused_look_up_agrees_with_the_refere
     ];
     let tally = Tally::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let steps = rt.block_on(run_case(3, &ops, &tally)).unwrap();
+    let steps = rt.block_on(Box::pin(run_case(3, &ops, &tally))).unwrap();
     eprintln!("walk: {steps} steps, every one agreeing with the model");
     print("walk", &tally);
     let seen = tally.lock().unwrap().clone();
