@@ -128,8 +128,9 @@ impl Billing {
                 }
                 ConsumeWrite::KeyUsed => {
                     return self
-                        .replay_or(user_id, &key_hash, &request_hash, ConsumeOutcome::Busy)
-                        .await;
+                        .first_answer(user_id, &key_hash, &request_hash)
+                        .await
+                        .map(|first| first.unwrap_or(ConsumeOutcome::Busy));
                 }
                 ConsumeWrite::Refused => {
                     let refusal = match self.store.subscription(&sub.id).await? {
@@ -187,20 +188,6 @@ impl Billing {
             // Another request under the same key was recorded meanwhile: answer as it did.
         }
         Ok(refusal)
-    }
-
-    /// The answer for a key used before, or `otherwise` when the key is new.
-    async fn replay_or(
-        &self,
-        user_id: &str,
-        key_hash: &str,
-        request_hash: &str,
-        otherwise: ConsumeOutcome,
-    ) -> Result<ConsumeOutcome, Error> {
-        Ok(self
-            .first_answer(user_id, key_hash, request_hash)
-            .await?
-            .unwrap_or(otherwise))
     }
 
     /// What a key used before answers now: its first answer, or `KeyReused` for another
