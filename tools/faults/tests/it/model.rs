@@ -387,6 +387,21 @@ fn set_clock(w: &World, t: DateTime<Utc>) {
     w.sandbox.sandbox().set_clock_offset(t - Utc::now());
 }
 
+/// The charge of `order_id` goes through once but its answer is lost, and looking it up fails.
+fn lost_answer_and_failed_look_up(order_id: &str) -> FaultConfig {
+    FaultConfig {
+        rules: vec![
+            FaultRule {
+                order_id: Some(order_id.to_owned()),
+                times: Some(1),
+                ..rule(true, 1.0, error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
+            },
+            lookup_rule(order_id, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+        ],
+        ..FaultConfig::default()
+    }
+}
+
 fn lookup_rule(order_id: &str, status: u16, code: &str) -> FaultRule {
     FaultRule {
         endpoint: Some(Endpoint::GetPaymentByOrderId),
@@ -780,17 +795,9 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
                     ..before.clone()
                 };
                 expect = Expect::Pending;
-                w.sandbox.sandbox().set_faults(FaultConfig {
-                    rules: vec![
-                        FaultRule {
-                            order_id: Some(order_id.clone()),
-                            times: Some(1),
-                            ..rule(true, 1.0, error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
-                        },
-                        lookup_rule(&order_id, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
-                    ],
-                    ..FaultConfig::default()
-                });
+                w.sandbox
+                    .sandbox()
+                    .set_faults(lost_answer_and_failed_look_up(&order_id));
             }
             if c.rule.is_none() {
                 // The decline rule stood for the old card; a card the engine took replaces it.
@@ -847,17 +854,9 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
             let order_id =
                 OrderId::for_attempt(&sub.id, sub.next_period, sub.next_attempt()).to_string();
             // The charge goes through but its answer is lost; the look-up fails too.
-            w.sandbox.sandbox().set_faults(FaultConfig {
-                rules: vec![
-                    FaultRule {
-                        order_id: Some(order_id.clone()),
-                        times: Some(1),
-                        ..rule(true, 1.0, error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
-                    },
-                    lookup_rule(&order_id, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
-                ],
-                ..FaultConfig::default()
-            });
+            w.sandbox
+                .sandbox()
+                .set_faults(lost_answer_and_failed_look_up(&order_id));
             let before = model.customers[i].clone();
             let result = sweep(w, model, t).await;
             w.sandbox.sandbox().set_faults(FaultConfig::default());
