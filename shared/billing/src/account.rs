@@ -261,19 +261,29 @@ impl Billing {
                 }
                 _ => {}
             }
-            if let Some(open) = self.store.last_attempt(&sub.id, sub.next_period).await?
+            let last = self.store.last_attempt(&sub.id, sub.next_period).await?;
+            if let Some(open) = &last
                 && !open.status.is_final()
             {
                 info!(order_id = %open.order_id, "cancel refused while a charge is open");
                 return Ok(ChangeOutcome::PaymentPending);
             }
+            // The slot the sweep would claim next for this period: saved only while it is
+            // still empty, so a charge claimed after the check above refuses this save.
+            let next_slot = last.map_or(sub.next_attempt(), |a| {
+                sub.next_attempt().max(a.attempt + 1)
+            });
             let ends_now = sub.status != Status::Active;
             if ends_now {
                 sub.cancel(domain::CancelReason::Customer, now);
             } else {
                 sub.schedule_cancel(now);
             }
-            match self.store.save_subscription(&mut sub).await {
+            match self
+                .store
+                .save_subscription_unless_claimed(&mut sub, next_slot)
+                .await
+            {
                 Ok(()) => {
                     info!(subscription = %sub.id, ends_now, "canceled by the customer");
                     if ends_now && self.delete_billing_key_of(&sub.id, now).await? {

@@ -308,7 +308,7 @@ impl Billing {
                     &run.options.run_id,
                     now,
                 );
-                match self.store.claim_attempt(&attempt).await {
+                match self.store.claim_attempt(&attempt, &sub).await {
                     Ok(()) => {
                         failpoint!("after_claim");
                         self.settle_now(run, sub, attempt, Mode::Fresh, now).await
@@ -387,7 +387,8 @@ impl Billing {
         }
     }
 
-    /// The attempt we wanted to create exists already. Work out why from the ledger.
+    /// The attempt we wanted to create exists already, or the subscription changed since it
+    /// was read (a cancel saved in between). Work out which from a fresh read and the ledger.
     async fn resolve_claimed(
         &self,
         run: &Run<'_>,
@@ -420,7 +421,7 @@ impl Billing {
                     &run.options.run_id,
                     now,
                 );
-                match self.store.claim_attempt(&attempt).await {
+                match self.store.claim_attempt(&attempt, &sub).await {
                     Ok(()) => {
                         failpoint!("after_claim");
                         self.settle_now(run, sub, attempt, Mode::Fresh, now).await

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use domain::{ChargeAttempt, CustomerKey, Subscription, SubscriptionId};
 
@@ -443,10 +443,79 @@ impl Store {
         Ok(())
     }
 
-    /// Claims a new attempt: the conditional create is the lock. `ConditionFailed` means the
-    /// attempt exists already (another worker claimed it, or an earlier run left it).
-    pub async fn claim_attempt(&self, attempt: &ChargeAttempt) -> Result<(), Error> {
+    /// Claims a new attempt for `sub` as the caller read it: the conditional create is the
+    /// lock, and in the same transaction the subscription must still be in the status it was
+    /// read in, for the same period, with no cancel at period end. A conflict means the
+    /// attempt exists already (another worker claimed it, or an earlier run left it) or the
+    /// subscription changed since it was read (a cancel saved in between): nothing is written.
+    /// Credits consumed meanwhile (they bump the version) do not stop a renewal.
+    pub async fn claim_attempt(
+        &self,
+        attempt: &ChargeAttempt,
+        sub: &Subscription,
+    ) -> Result<(), Error> {
+        let still_chargeable = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(subscription_pk(&sub.id)))
+            .key("sk", s(SUBSCRIPTION_SK))
+            .condition_expression(
+                "#status = :status AND next_period = :period AND cancel_at_period_end = :false",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(sub.status.as_str()))
+            .expression_attribute_values(":period", n(u64::from(attempt.period)))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| Error::corrupt("(subscription check)", e.to_string()))?;
+        self.transact_items(vec![
+            TransactWriteItem::builder()
+                .put(self.put_new_attempt(attempt)?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(still_chargeable)
+                .build(),
+        ])
+        .await
+    }
+
+    /// Writes a new open attempt without looking at its subscription: for test fixtures and
+    /// seeding tools that plant a ledger state. Use cases claim through [`Self::claim_attempt`].
+    pub async fn insert_attempt(&self, attempt: &ChargeAttempt) -> Result<(), Error> {
         self.put(self.put_new_attempt(attempt)?).await
+    }
+
+    /// Saves a change the customer asked for (a cancel) unless, since `sub` and its period's
+    /// last attempt were read, a charge was claimed in the next attempt slot (`attempt`): the
+    /// slot must still be empty in the same transaction. With [`Self::claim_attempt`]'s own
+    /// check this leaves no window in which a cancel is accepted and a renewal still charged.
+    pub async fn save_subscription_unless_claimed(
+        &self,
+        sub: &mut Subscription,
+        attempt: u32,
+    ) -> Result<(), Error> {
+        let slot_empty = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(subscription_pk(&sub.id)))
+            .key("sk", s(attempt_sk(sub.next_period, attempt)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(attempt check)", e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.put_subscription(sub)?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(slot_empty)
+                .build(),
+        ];
+        items.extend(
+            self.put_new_credit_entries(sub)?
+                .into_iter()
+                .map(|p| TransactWriteItem::builder().put(p).build()),
+        );
+        self.transact_items(items).await?;
+        saved(sub);
+        Ok(())
     }
 
     /// Takes over an open attempt whose lease has expired (or never existed) at `now`,

@@ -129,20 +129,20 @@ async fn a_second_live_subscription_for_the_same_customer_is_refused_and_nothing
 }
 
 #[tokio::test]
-async fn claiming_an_attempt_twice_fails_the_second_claim_with_a_typed_condition_error() {
+async fn claiming_an_attempt_twice_fails_the_second_claim_as_a_conflict() {
     let store = store().await;
     let now = t("2026-11-24T10:00:00Z");
     let (sub, _) = started(&store, 4, now).await;
-    let a = attempt(&sub, 1, 1, "run-a", now);
-    let b = attempt(&sub, 1, 1, "run-b", now);
+    let a = attempt(&sub, sub.next_period, 2, "run-a", now);
+    let b = attempt(&sub, sub.next_period, 2, "run-b", now);
 
-    store.claim_attempt(&a).await.unwrap();
-    let err = store.claim_attempt(&b).await.unwrap_err();
+    store.claim_attempt(&a, &sub).await.unwrap();
+    let err = store.claim_attempt(&b, &sub).await.unwrap_err();
 
-    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    assert!(err.is_conflict(), "{err:?}");
     assert_eq!(
         store
-            .attempt(&sub.id, 1, 1)
+            .attempt(&sub.id, sub.next_period, 2)
             .await
             .unwrap()
             .unwrap()
@@ -154,12 +154,99 @@ async fn claiming_an_attempt_twice_fails_the_second_claim_with_a_typed_condition
 }
 
 #[tokio::test]
+async fn a_charge_is_not_claimed_for_a_subscription_whose_cancel_was_saved_after_it_was_read() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (read_by_sweep, _) = started(&store, 41, now).await;
+    let mut canceled = read_by_sweep.clone();
+    canceled.schedule_cancel(now);
+    store.save_subscription(&mut canceled).await.unwrap();
+    let period = read_by_sweep.next_period;
+
+    let err = store
+        .claim_attempt(
+            &attempt(&read_by_sweep, period, 2, "sweep", now),
+            &read_by_sweep,
+        )
+        .await
+        .unwrap_err();
+
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(
+        store
+            .attempt(&read_by_sweep.id, period, 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing claimed"
+    );
+}
+
+#[tokio::test]
+async fn a_change_the_charge_does_not_depend_on_does_not_stop_its_claim() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (read_by_sweep, _) = started(&store, 42, now).await;
+    let mut renamed = read_by_sweep.clone();
+    renamed.customer_email = Some(domain::Email::parse("new@example.com").unwrap());
+    store.save_subscription(&mut renamed).await.unwrap();
+    let period = read_by_sweep.next_period;
+
+    store
+        .claim_attempt(
+            &attempt(&read_by_sweep, period, 2, "sweep", now),
+            &read_by_sweep,
+        )
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .attempt(&read_by_sweep.id, period, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_is_not_saved_once_a_charge_was_claimed_in_the_slot_it_checked() {
+    let store = store().await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (read_by_cancel, _) = started(&store, 43, now).await;
+    let period = read_by_cancel.next_period;
+    store
+        .claim_attempt(
+            &attempt(&read_by_cancel, period, 2, "sweep", now),
+            &read_by_cancel,
+        )
+        .await
+        .unwrap();
+    let mut cancel = read_by_cancel.clone();
+    cancel.schedule_cancel(now);
+
+    let err = store
+        .save_subscription_unless_claimed(&mut cancel, 2)
+        .await
+        .unwrap_err();
+
+    assert!(err.is_conflict(), "{err:?}");
+    let stored = store
+        .subscription(&read_by_cancel.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.cancel_at_period_end, "the cancel was not saved");
+    assert_eq!(stored.version, read_by_cancel.version);
+}
+
+#[tokio::test]
 async fn a_live_lease_cannot_be_taken_over_and_an_expired_one_can_by_exactly_one_worker() {
     let store = store().await;
     let now = t("2026-11-24T10:00:00Z");
     let (sub, _) = started(&store, 5, now).await;
     store
-        .claim_attempt(&attempt(&sub, 1, 1, "dead", now))
+        .insert_attempt(&attempt(&sub, 1, 1, "dead", now))
         .await
         .unwrap();
 

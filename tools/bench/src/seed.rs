@@ -75,7 +75,7 @@ pub async fn seed(
                     as_of,
                 );
                 store
-                    .claim_attempt(&attempt)
+                    .insert_attempt(&attempt)
                     .await
                     .context("pre-claim a renewal")?;
             }

@@ -332,7 +332,7 @@ async fn cancel_waits_while_a_charge_of_the_subscription_is_open() {
         },
         Utc::now(),
     );
-    api.store.claim_attempt(&attempt).await.unwrap();
+    api.store.insert_attempt(&attempt).await.unwrap();
     let token = api.token("user_inflight");
 
     let cancel = api

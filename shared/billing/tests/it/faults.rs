@@ -237,7 +237,7 @@ async fn an_attempt_left_by_a_crashed_worker_is_taken_over_after_its_lease_and_c
         },
         as_of,
     );
-    w.store.claim_attempt(&orphan).await.unwrap();
+    w.store.insert_attempt(&orphan).await.unwrap();
 
     let during_lease = w.sweep(as_of).await;
     let after_lease = w.sweep(as_of + Duration::minutes(5)).await;
@@ -270,7 +270,7 @@ async fn an_approved_charge_whose_worker_died_before_recording_is_found_by_order
         },
         as_of,
     );
-    w.store.claim_attempt(&orphan).await.unwrap();
+    w.store.insert_attempt(&orphan).await.unwrap();
     let request = toss::ChargeRequest {
         customer_key: sub.customer_key.clone(),
         amount: domain::Krw::new(3900),

@@ -480,7 +480,7 @@ async fn a_retry_of_a_killed_run_takes_over_its_attempts_once_their_lease_expire
         },
         as_of,
     );
-    w.store.claim_attempt(&orphan).await.unwrap();
+    w.store.insert_attempt(&orphan).await.unwrap();
     let mut opts = options(as_of);
     opts.stop_claiming_at = Some(std::time::Instant::now() + std::time::Duration::from_secs(30));
 

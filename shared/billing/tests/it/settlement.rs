@@ -136,7 +136,7 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
     let mut ghost = w.ledger("user_set_c").await.remove(0);
     ghost.period = 7;
     ghost.order_id = OrderId::for_attempt(&ghost.subscription_id, 7, 0);
-    w.store.claim_attempt(&ghost).await.unwrap();
+    w.store.insert_attempt(&ghost).await.unwrap();
     let d = first_order(&w, "user_set_d").await;
     tamper(&w, &d, "amount", AttributeValue::N("4900".into())).await;
     let e = first_order(&w, "user_set_e").await;

@@ -358,7 +358,7 @@ async fn a_stale_outcome_write_is_a_typed_conflict_and_writes_neither_the_ledger
         },
         start,
     );
-    w.store.claim_attempt(&attempt).await.unwrap();
+    w.store.insert_attempt(&attempt).await.unwrap();
     // Someone else changes the subscription after we read it.
     let mut other = sub.clone();
     other.customer_email = Some(domain::Email::parse("other@example.com").unwrap());
