@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let config = Config::from_env(&aws).await?;
     let metrics = billing::metrics::install(&config.common.metrics_namespace, "billing-api")?;
-    let state = State::new(config, aws_sdk_dynamodb::Client::new(&aws))?;
+    let sealer = billing::kms::sealer(&config.common, || aws_sdk_kms::Client::new(&aws)).await?;
+    let state = State::new(config, aws_sdk_dynamodb::Client::new(&aws), sealer)?;
     state.warm_up().await;
     let app = billing_api::app(state);
     // lambda_http::run behind a guard: see edge.rs (its conversion panics on some inputs).

@@ -15,12 +15,17 @@ pub struct State {
 }
 
 impl State {
+    /// `sealer` seals billing keys at rest (`billing::kms::sealer`; none for local runs).
     pub fn new(
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
+        sealer: Option<store::Sealer>,
     ) -> Result<Self, lambda_http::Error> {
         let toss = toss::Client::new(config.common.toss)?;
-        let store = store::Store::new(dynamodb, config.common.table_name);
+        let mut store = store::Store::new(dynamodb, config.common.table_name);
+        if let Some(sealer) = sealer {
+            store = store.with_sealer(sealer);
+        }
         Ok(Self {
             billing: billing::Billing::new(toss, store, config.common.settings),
             verifier: auth::Verifier::new(config.auth)?,
@@ -64,6 +69,6 @@ pub(crate) mod testing {
             .region(aws_sdk_dynamodb::config::Region::new("ap-northeast-2"))
             .endpoint_url("http://127.0.0.1:9")
             .build();
-        State::new(config, aws_sdk_dynamodb::Client::from_conf(aws)).unwrap()
+        State::new(config, aws_sdk_dynamodb::Client::from_conf(aws), None).unwrap()
     }
 }

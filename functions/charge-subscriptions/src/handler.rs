@@ -42,9 +42,13 @@ impl State {
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
         lambda: aws_sdk_lambda::Client,
+        sealer: Option<store::Sealer>,
     ) -> Result<Self, lambda_runtime::Error> {
         let toss = toss::Client::new(config.common.toss)?;
-        let store = store::Store::new(dynamodb, config.common.table_name);
+        let mut store = store::Store::new(dynamodb, config.common.table_name);
+        if let Some(sealer) = sealer {
+            store = store.with_sealer(sealer);
+        }
         Ok(Self {
             billing: Billing::new(toss, store, config.common.settings),
             concurrency: config.concurrency,
@@ -358,6 +362,7 @@ mod tests {
             Config::from_lookup(lookup).unwrap(),
             dynamodb,
             lambda_client(endpoint),
+            None,
         )
         .unwrap()
     }

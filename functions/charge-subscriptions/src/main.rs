@@ -17,10 +17,12 @@ async fn main() -> Result<(), Error> {
     let config = config::Config::from_env(&aws).await?;
     let metrics =
         billing::metrics::install(&config.common.metrics_namespace, "charge-subscriptions")?;
+    let sealer = billing::kms::sealer(&config.common, || aws_sdk_kms::Client::new(&aws)).await?;
     let state = handler::State::new(
         config,
         aws_sdk_dynamodb::Client::new(&aws),
         aws_sdk_lambda::Client::new(&aws),
+        sealer,
     )?;
     state.warm_up().await;
     run(service_fn(|event| async {

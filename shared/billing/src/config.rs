@@ -20,7 +20,13 @@ pub struct Config {
     pub settings: Settings,
     /// CloudWatch namespace of the functions' metrics (`METRICS_NAMESPACE`).
     pub metrics_namespace: String,
+    /// The KMS key billing keys are sealed under at rest (`BILLING_KEY_KMS_KEY_ID`: key ARN,
+    /// id or alias). Unset (local runs): billing keys are stored as they are.
+    pub billing_key_kms_key: Option<String>,
 }
+
+/// Names the KMS key billing keys are sealed under (see [`Config::billing_key_kms_key`]).
+pub const BILLING_KEY_KMS_KEY_ID: &str = "BILLING_KEY_KMS_KEY_ID";
 
 const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
 
@@ -162,10 +168,21 @@ impl Config {
                 "must be 1 to 255 characters of letters, digits and . _ - / # :",
             ));
         }
+        let billing_key_kms_key = var(&lookup, BILLING_KEY_KMS_KEY_ID);
+        if billing_key_kms_key
+            .as_deref()
+            .is_some_and(|key| key.len() > 2048 || key.bytes().any(|b| !b.is_ascii_graphic()))
+        {
+            return Err(ConfigError::new(
+                BILLING_KEY_KMS_KEY_ID,
+                "must be a KMS key ARN, key id or alias (visible ASCII, at most 2048 characters)",
+            ));
+        }
         Ok(Self {
             toss,
             table_name,
             metrics_namespace,
+            billing_key_kms_key,
             settings: Settings {
                 plan,
                 dunning,

@@ -29,6 +29,7 @@ mod engine;
 mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
+pub mod kms;
 pub mod metrics;
 mod outcome;
 mod register;

@@ -153,7 +153,7 @@ impl Billing {
                         match read_page(store, shard, options, start).await {
                             Ok(page) => {
                                 let next = page.next.map(|cursor| (Some(cursor), shard));
-                                Some((stream::iter(page.subscriptions), next))
+                                Some((stream::iter(page.ids), next))
                             }
                             // The shard cannot go on without its cursor: count it, end it.
                             Err(e) => Some((stream::iter(vec![Err(e)]), None)),
@@ -175,10 +175,14 @@ impl Billing {
                     return;
                 }
                 match item {
-                    Ok(sub) => {
+                    Ok(id) => {
                         run_ref.summary.lock().await.due += 1;
-                        let id = sub.id.clone();
-                        let result = run_ref.billing.process(run_ref, sub).await;
+                        // The index holds keys only: act on the subscription as it is now.
+                        let result = match run_ref.billing.store.subscription(&id).await {
+                            Ok(Some(sub)) => run_ref.billing.process(run_ref, sub).await,
+                            Ok(None) => Ok(Processed::Skipped),
+                            Err(e) => Err(e.into()),
+                        };
                         run_ref.count(&id, result).await;
                     }
                     Err(e) => {
@@ -284,9 +288,9 @@ impl Billing {
         if !run.may_claim() {
             return Ok(Processed::NotStarted);
         }
-        // The copy came from the eventually consistent due index and may have waited for the
-        // slot: a customer's cancel can have landed meanwhile, with no attempt yet to refuse
-        // it. Act on the subscription as it is now (one consistent read), never on that copy.
+        // The copy may have waited for the slot: a customer's cancel can have landed meanwhile,
+        // with no attempt yet to refuse it. Act on the subscription as it is now (one more
+        // consistent read; the claim also checks it in the same transaction).
         let Some(sub) = self.store.subscription(&sub.id).await? else {
             return Ok(Processed::Skipped);
         };

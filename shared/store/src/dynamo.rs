@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -11,15 +12,18 @@ use domain::{ChargeAttempt, CustomerKey, Subscription, SubscriptionId};
 use crate::item::{
     ATTEMPT_PREFIX, AttemptItem, CUSTOMER_SK, CustomerItem, Item, REDIRECT_SK, RedirectItem,
     SUBSCRIPTION_SK, SubscriptionItem, attempt_period_prefix, attempt_sk, customer_pk, due_pk,
-    from_item, redirect_pk, subscription_pk, to_item,
+    from_item, item_key, redirect_pk, subscription_pk, to_item,
 };
-use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, time};
+use crate::seal::{Sealer, is_sealed};
+use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, SealError, time};
 
 /// The repository. Cheap to clone; build it once per cold start.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) client: Client,
     pub(crate) table: String,
+    /// Seals billing keys at rest; `None` stores them as they are (local runs).
+    sealer: Option<Arc<Sealer>>,
 }
 
 /// Where a page of the due index ends, to start the next one from.
@@ -28,9 +32,10 @@ pub type Cursor = HashMap<String, AttributeValue>;
 /// One page of due subscriptions from one shard of the due index.
 #[derive(Debug)]
 pub struct DuePage {
-    /// Each item as it parsed: one malformed item (hand-edited, or written by a bug) is an
-    /// `Err` naming its key, and does not hide the rest of the page or of the shard.
-    pub subscriptions: Vec<Result<Subscription, Error>>,
+    /// Each due subscription's id: one malformed key (hand-edited, or written by a bug) is an
+    /// `Err` naming it, and does not hide the rest of the page or of the shard. The index holds
+    /// keys only; read the subscription itself (consistently) before acting on it.
+    pub ids: Vec<Result<SubscriptionId, Error>>,
     /// Pass back to [`Store::due_page`] for the next page; `None` at the end of the shard.
     pub next: Option<Cursor>,
 }
@@ -51,7 +56,15 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            sealer: None,
         }
+    }
+
+    /// Seals every billing key this store writes, and opens sealed ones it reads.
+    #[must_use]
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(Arc::new(sealer));
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -90,7 +103,11 @@ impl Store {
 
     pub async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, Error> {
         match self.get(subscription_pk(id), SUBSCRIPTION_SK).await? {
-            Some(item) => Ok(Some(from_item::<SubscriptionItem>(item)?.try_into()?)),
+            Some(item) => {
+                let mut item = from_item::<SubscriptionItem>(item)?;
+                self.open_keys(&mut item).await?;
+                Ok(Some(item.try_into()?))
+            }
             None => Ok(None),
         }
     }
@@ -239,7 +256,8 @@ impl Store {
     }
 
     /// One page of subscriptions due at or before `as_of` from one shard of the due index.
-    /// The index is eventually consistent: callers re-check with conditional writes.
+    /// The index is eventually consistent: callers read each subscription and re-check with
+    /// conditional writes.
     pub async fn due_page(
         &self,
         shard: u32,
@@ -260,14 +278,20 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::service("Query", e))?;
-        let subscriptions = out
+        let ids = out
             .items
             .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<SubscriptionItem>(item)?.try_into())
+            .iter()
+            .map(|item| {
+                item.get("pk")
+                    .and_then(|pk| pk.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("SUB#"))
+                    .and_then(|id| SubscriptionId::parse(id).ok())
+                    .ok_or_else(|| Error::corrupt(item_key(item), "not a subscription's key"))
+            })
             .collect();
         Ok(DuePage {
-            subscriptions,
+            ids,
             next: out.last_evaluated_key,
         })
     }
@@ -277,10 +301,55 @@ impl Store {
         0..DUE_SHARDS
     }
 
+    // ---- billing keys at rest ------------------------------------------------------------
+
+    /// Seals the item's billing keys (current and retired) when a sealer is configured.
+    fn seal_keys(&self, item: &mut SubscriptionItem) -> Result<(), Error> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(());
+        };
+        let id = item.id.clone();
+        let sealed = |key: &mut String| -> Result<(), Error> {
+            *key = sealer
+                .seal(&id, key)
+                .map_err(|source| sealed_error(&id, source))?;
+            Ok(())
+        };
+        if let Some(key) = item.billing_key.as_mut() {
+            sealed(key)?;
+        }
+        item.retired_billing_keys.iter_mut().try_for_each(sealed)
+    }
+
+    /// Opens the item's sealed billing keys; plaintext ones (written before sealing was
+    /// turned on, or by a local run) are read as they are.
+    async fn open_keys(&self, item: &mut SubscriptionItem) -> Result<(), Error> {
+        let id = item.id.clone();
+        let keys = item
+            .billing_key
+            .iter_mut()
+            .chain(item.retired_billing_keys.iter_mut());
+        for key in keys.filter(|key| is_sealed(key)) {
+            let Some(sealer) = &self.sealer else {
+                return Err(sealed_error(
+                    &id,
+                    SealError::Unreadable("sealed, but this store has no key service"),
+                ));
+            };
+            *key = sealer
+                .open(&id, key)
+                .await
+                .map_err(|source| sealed_error(&id, source))?;
+        }
+        Ok(())
+    }
+
     // ---- writes ------------------------------------------------------------------------
 
     fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
-        let item = to_item(&SubscriptionItem::new(sub, sub.version + 1))?;
+        let mut item = SubscriptionItem::new(sub, sub.version + 1);
+        self.seal_keys(&mut item)?;
+        let item = to_item(&item)?;
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = if sub.version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -569,6 +638,13 @@ impl Store {
 fn saved(sub: &mut Subscription) {
     sub.version += 1;
     sub.pending_credits.clear();
+}
+
+fn sealed_error(id: &str, source: SealError) -> Error {
+    Error::Sealed {
+        key: format!("SUB#{id}/{SUBSCRIPTION_SK}"),
+        source,
+    }
 }
 
 fn put_error(err: SdkError<PutItemError>) -> Error {

@@ -13,6 +13,14 @@ pub enum Error {
     /// An item in the table does not parse into the domain (hand-edited or from a bug).
     #[error("item {key} is malformed: {problem}")]
     Corrupt { key: String, problem: String },
+    /// A subscription's billing key could not be sealed before a write or opened after a
+    /// read (the key service failed, or the stored value does not open).
+    #[error("the billing key of item {key} could not be sealed or opened")]
+    Sealed {
+        key: String,
+        #[source]
+        source: crate::SealError,
+    },
     /// DynamoDB failed or could not be reached.
     #[error("DynamoDB {operation} failed")]
     Service {

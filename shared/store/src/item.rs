@@ -58,7 +58,7 @@ pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, E
     serde_dynamo::from_item(item).map_err(|e| Error::corrupt(key, e.to_string()))
 }
 
-fn item_key(item: &Item) -> String {
+pub(crate) fn item_key(item: &Item) -> String {
     let s = |k: &str| {
         item.get(k)
             .and_then(|v| v.as_s().ok())

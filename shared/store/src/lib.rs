@@ -25,6 +25,7 @@ mod credits;
 mod dynamo;
 mod error;
 mod item;
+mod seal;
 mod settled;
 mod time;
 
@@ -33,10 +34,12 @@ pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyR
 pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
+pub use seal::{DataKey, KeyFuture, KeyService, SealError, Sealer, is_sealed};
 pub use settled::SETTLED_INDEX;
 
-/// Name of the global secondary index of due subscriptions.
-pub const DUE_INDEX: &str = "due";
+/// Name of the global secondary index of due subscriptions. It projects keys only (no billing
+/// key, e-mail or card number is copied into it): the sweep reads each subscription itself.
+pub const DUE_INDEX: &str = "due_keys";
 
 /// Partitions of the due index. Fixed: changing it would strand items in old shards.
 pub const DUE_SHARDS: u32 = 16;

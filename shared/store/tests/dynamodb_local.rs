@@ -351,7 +351,7 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
         let mut cursor = None;
         loop {
             let page = store.due_page(shard, next_month, cursor, 3).await.unwrap();
-            seen.extend(page.subscriptions.into_iter().map(|s| s.unwrap().id));
+            seen.extend(page.ids.into_iter().map(Result::unwrap));
             cursor = page.next;
             if cursor.is_none() {
                 break;
@@ -365,7 +365,7 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
                 .due_page(shard, now + Duration::days(1), None, 100)
                 .await
                 .unwrap()
-                .subscriptions
+                .ids
                 .len();
         }
         count
@@ -462,5 +462,191 @@ async fn a_checkout_binds_to_its_first_auth_key_admits_a_reload_and_refuses_anot
             .auth_key_hash,
         None,
         "a refused bind changes nothing"
+    );
+}
+
+// ---- billing keys at rest ----------------------------------------------------------------
+
+/// A key service that does in-process what KMS does: wraps each data key under a master key
+/// it keeps (AES-256-GCM), and counts its calls.
+#[derive(Default)]
+struct LocalKms {
+    master: std::sync::OnceLock<[u8; 32]>,
+    generated: std::sync::atomic::AtomicUsize,
+    decrypted: std::sync::atomic::AtomicUsize,
+}
+
+impl LocalKms {
+    fn cipher(&self) -> aes_gcm::Aes256Gcm {
+        use aes_gcm::KeyInit;
+        let master = self.master.get_or_init(rand::random);
+        aes_gcm::Aes256Gcm::new(master.into())
+    }
+}
+
+impl store::KeyService for LocalKms {
+    fn generate_data_key(&self) -> store::KeyFuture<'_, store::DataKey> {
+        Box::pin(async move {
+            use aes_gcm::aead::{Aead, AeadCore, OsRng};
+            self.generated
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let plaintext: [u8; 32] = rand::random();
+            let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+            let mut encrypted = nonce.to_vec();
+            encrypted.extend(self.cipher().encrypt(&nonce, plaintext.as_slice()).unwrap());
+            Ok(store::DataKey {
+                plaintext,
+                encrypted,
+            })
+        })
+    }
+
+    fn decrypt_data_key<'a>(&'a self, encrypted: &'a [u8]) -> store::KeyFuture<'a, [u8; 32]> {
+        Box::pin(async move {
+            use aes_gcm::aead::Aead;
+            self.decrypted
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (nonce, body) = encrypted.split_at(12);
+            let plain = self
+                .cipher()
+                .decrypt(aes_gcm::Nonce::from_slice(nonce), body)
+                .map_err(|_| store::SealError::KeyService("InvalidCiphertextException".into()))?;
+            Ok(plain.try_into().unwrap())
+        })
+    }
+}
+
+async fn sealing_store(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    kms: &std::sync::Arc<LocalKms>,
+) -> Store {
+    let sealer = store::Sealer::new(kms.clone()).await.unwrap();
+    Store::new(client.clone(), table).with_sealer(sealer)
+}
+
+async fn raw_subscription(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    sub: &Subscription,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    client
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", sub.id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SUB".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sealing_store_never_writes_a_billing_key_in_plaintext_and_reads_it_back() {
+    let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+    let kms = std::sync::Arc::new(LocalKms::default());
+    let store = sealing_store(&client, &table, &kms).await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (mut sub, _) = started(&store, 51, now).await;
+    let old_key = sub.billing_key.clone().unwrap();
+    sub.replace_card(
+        BillingKey::parse("bk_51_NEW_t5vOvQxrj4499PeiJcjen28-V2RyqgY=").unwrap(),
+        None,
+        now,
+    );
+    store.save_subscription(&mut sub).await.unwrap();
+
+    let raw = raw_subscription(&client, &table, &sub).await;
+    let text = format!("{raw:?}");
+    assert!(
+        !text.contains(old_key.expose_secret()),
+        "old key in plaintext"
+    );
+    assert!(!text.contains("bk_51_NEW"), "new key in plaintext");
+    assert!(store::is_sealed(raw["billing_key"].as_s().unwrap()));
+    let back = store.subscription(&sub.id).await.unwrap().unwrap();
+    assert_eq!(back.billing_key, sub.billing_key);
+    assert_eq!(back.retired_billing_keys, sub.retired_billing_keys);
+    assert_eq!(kms.generated.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(kms.decrypted.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn another_instance_opens_a_sealed_key_with_one_key_service_call_for_all_its_reads() {
+    let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+    let kms = std::sync::Arc::new(LocalKms::default());
+    let writer = sealing_store(&client, &table, &kms).await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (a, _) = started(&writer, 52, now).await;
+    let (b, _) = started(&writer, 53, now).await;
+    let reader = sealing_store(&client, &table, &kms).await;
+
+    for sub in [&a, &b, &a] {
+        let back = reader.subscription(&sub.id).await.unwrap().unwrap();
+        assert_eq!(back.billing_key, sub.billing_key);
+    }
+
+    assert_eq!(kms.decrypted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_sealed_key_moved_onto_another_subscription_does_not_open() {
+    let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+    let kms = std::sync::Arc::new(LocalKms::default());
+    let store = sealing_store(&client, &table, &kms).await;
+    let now = t("2026-11-24T10:00:00Z");
+    let (victim, _) = started(&store, 54, now).await;
+    let (attacker, _) = started(&store, 55, now).await;
+    let stolen = raw_subscription(&client, &table, &victim).await["billing_key"].clone();
+    client
+        .update_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", attacker.id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SUB".into()),
+        )
+        .update_expression("SET billing_key = :k")
+        .expression_attribute_values(":k", stolen)
+        .send()
+        .await
+        .unwrap();
+
+    let err = store.subscription(&attacker.id).await.unwrap_err();
+
+    assert!(matches!(err, Error::Sealed { .. }), "{err:?}");
+    assert!(!format!("{err:?} {err}").contains("bk_54"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_plaintext_key_from_before_sealing_is_read_and_sealed_at_its_next_write() {
+    let (client, table) = testkit::dynamo::fresh_table().await.unwrap();
+    let plain = Store::new(client.clone(), table.clone());
+    let now = t("2026-11-24T10:00:00Z");
+    let (sub, _) = started(&plain, 56, now).await;
+    let kms = std::sync::Arc::new(LocalKms::default());
+    let sealing = sealing_store(&client, &table, &kms).await;
+
+    let mut read = sealing.subscription(&sub.id).await.unwrap().unwrap();
+    assert_eq!(read.billing_key, sub.billing_key);
+    read.schedule_cancel(now);
+    sealing.save_subscription(&mut read).await.unwrap();
+
+    let raw = raw_subscription(&client, &table, &sub).await;
+    assert!(store::is_sealed(raw["billing_key"].as_s().unwrap()));
+    let err = plain.subscription(&sub.id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Sealed { .. }),
+        "a store without the key service cannot open it: {err:?}"
     );
 }

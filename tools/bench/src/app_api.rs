@@ -137,7 +137,7 @@ pub async fn run(options: Options) -> anyhow::Result<String> {
     };
     let config = billing_api::Config::from_lookup(vars).context("billing-api's configuration")?;
     let state =
-        billing_api::State::new(config, dynamodb).map_err(|e| anyhow!("billing-api: {e}"))?;
+        billing_api::State::new(config, dynamodb, None).map_err(|e| anyhow!("billing-api: {e}"))?;
     state.warm_up().await;
     let mut bench = Bench {
         app: billing_api::app(state),

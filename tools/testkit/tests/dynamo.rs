@@ -25,7 +25,7 @@ fn the_template_table_definition_has_the_ledger_keys_and_the_due_index() {
         .iter()
         .map(|i| i.index_name.as_str())
         .collect();
-    assert_eq!(indexes, ["due", "settled"]);
+    assert_eq!(indexes, ["due_keys", "settled"]);
     assert_eq!(
         table
             .time_to_live_specification
@@ -89,7 +89,7 @@ async fn creating_the_table_from_the_template_yields_the_due_and_settled_indexes
     let due = t
         .global_secondary_indexes()
         .iter()
-        .find(|i| i.index_name() == Some("due"))
+        .find(|i| i.index_name() == Some("due_keys"))
         .expect("the due index exists");
     let due_keys: Vec<_> = due
         .key_schema()
@@ -105,7 +105,7 @@ async fn creating_the_table_from_the_template_yields_the_due_and_settled_indexes
     );
     assert_eq!(
         due.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::All)
+        Some(&ProjectionType::KeysOnly)
     );
     let settled = t
         .global_secondary_indexes()
@@ -158,7 +158,7 @@ async fn only_items_carrying_due_pk_appear_in_the_sparse_due_index() {
     let page = client
         .query()
         .table_name(&table)
-        .index_name("due")
+        .index_name("due_keys")
         .key_condition_expression("due_pk = :p AND due_at <= :now")
         .expression_attribute_values(":p", AttributeValue::S("DUE".into()))
         .expression_attribute_values(":now", AttributeValue::S("2026-12-31T00:00:00Z".into()))

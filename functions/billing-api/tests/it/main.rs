@@ -63,7 +63,7 @@ impl Api {
             common.settings,
         );
         let config = billing_api::Config::from_lookup(vars).unwrap();
-        let state = billing_api::State::new(config, dynamodb.clone()).unwrap();
+        let state = billing_api::State::new(config, dynamodb.clone(), None).unwrap();
         Self {
             app: billing_api::app(state),
             issuer,

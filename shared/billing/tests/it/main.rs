@@ -7,6 +7,7 @@ mod adversarial;
 mod app_review;
 mod faults;
 mod harness;
+mod kms;
 mod lifecycle;
 mod metrics;
 mod review;
