@@ -279,7 +279,7 @@ impl Store {
 
     // ---- writes ------------------------------------------------------------------------
 
-    fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
+    pub(crate) fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
         let item = to_item(&SubscriptionItem::new(sub, sub.version + 1))?;
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = if sub.version == 0 {
@@ -497,7 +497,7 @@ impl Store {
 }
 
 /// After a successful write: the stored version, and no credit entries left to write.
-fn saved(sub: &mut Subscription) {
+pub(crate) fn saved(sub: &mut Subscription) {
     sub.version += 1;
     sub.pending_credits.clear();
 }

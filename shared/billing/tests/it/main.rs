@@ -9,6 +9,7 @@ mod faults;
 mod harness;
 mod lifecycle;
 mod metrics;
+mod refund;
 mod review;
 mod secret;
 mod settlement;
