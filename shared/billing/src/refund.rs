@@ -91,6 +91,7 @@ impl Billing {
             .await
             .map_err(Error::TossUnavailable)?;
         self.converge_refunds(&payment, now).await?;
+        self.resend_open(&payment, now).await?;
         for _ in 0..WRITE_RETRIES {
             let Some(attempt) = self.paid_attempt(&request.order_id).await? else {
                 return Ok(RefundOutcome::NoSuchPayment);
@@ -134,6 +135,65 @@ impl Billing {
         Err(Error::Internal(
             "a refund could not be claimed after retries".into(),
         ))
+    }
+
+    /// Settles the open refunds of a paid attempt: Toss's record first (a cancel it has is
+    /// recorded), then each refund Toss still does not show is sent again under its own
+    /// idempotency key and with Toss's current balance as `refundableAmount`, so that it can
+    /// never apply twice. Returns what each open refund came to.
+    pub async fn settle_refunds(
+        &self,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RefundOutcome>, Error> {
+        let Some(payment_key) = self
+            .paid_attempt(order_id)
+            .await?
+            .and_then(|a| a.payment_key)
+        else {
+            return Ok(Vec::new());
+        };
+        let payment = self
+            .toss
+            .payment(&payment_key)
+            .await
+            .map_err(Error::TossUnavailable)?;
+        self.converge_refunds(&payment, now).await?;
+        self.resend_open(&payment, now).await
+    }
+
+    /// Sends again each open refund of the payment's attempt nobody is sending now.
+    async fn resend_open(
+        &self,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RefundOutcome>, Error> {
+        let Ok(order_id) = OrderId::parse(payment.order_id.clone()) else {
+            return Ok(Vec::new());
+        };
+        let Some(attempt) = self.paid_attempt(&order_id).await? else {
+            return Ok(Vec::new());
+        };
+        let open: Vec<Refund> = self
+            .store
+            .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+            .await?
+            .into_iter()
+            // A refund claimed moments ago is still being sent by whoever claimed it.
+            .filter(|r| {
+                r.status == RefundStatus::Unknown
+                    || (r.status.is_open() && r.updated_at + self.settings.lease <= now)
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for refund in open {
+            warn!(refund = %refund.key(), "an open refund Toss does not show: sent again under its own key");
+            outcomes.push(
+                self.send_refund(refund, payment.balance_amount, now)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
     }
 
     /// Converges the ledger to Toss's record of one payment (a look-up's or a webhook's

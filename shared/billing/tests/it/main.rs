@@ -10,6 +10,7 @@ mod harness;
 mod lifecycle;
 mod metrics;
 mod refund;
+mod refund_faults;
 mod review;
 mod secret;
 mod settlement;
