@@ -138,15 +138,17 @@ async fn a_refund_answered_with_a_5xx_stays_open_holds_its_amount_and_is_sent_ag
 
 #[tokio::test]
 async fn a_refund_that_times_out_is_never_refunded_twice_and_converges_to_toss() {
-    let mut config = SandboxConfig::default();
-    config.faults = FaultConfig {
-        latency: LatencyConfig {
-            default: None,
-            endpoints: [(Endpoint::Cancel, toss_sandbox::Latency::Fixed { ms: 6_000 })]
-                .into_iter()
-                .collect(),
+    let config = SandboxConfig {
+        faults: FaultConfig {
+            latency: LatencyConfig {
+                default: None,
+                endpoints: [(Endpoint::Cancel, toss_sandbox::Latency::Fixed { ms: 6_000 })]
+                    .into_iter()
+                    .collect(),
+            },
+            rules: Vec::new(),
         },
-        rules: Vec::new(),
+        ..SandboxConfig::default()
     };
     let w = World::with(config, settings()).await;
     w.subscribe("user_slow", TestCard::Ok, Utc::now()).await;
