@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use billing::{ChangeOutcome, ConsumeOutcome, ConsumeRequest};
+use billing::{ChangeOutcome, ConsumeOutcome, ConsumeRequest, RefundOutcome, WithdrawOutcome};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{AttemptStatus, ChargeAttempt, Plan, Status, Subscription, period_start};
 use serde::Deserialize;
@@ -37,7 +37,18 @@ pub(crate) async fn subscription(
         .account(user.user_id.as_str())
         .await
         .map_err(ApiError::internal)?;
-    let body = subscription_json(view.subscription.as_ref(), &state.billing.settings().plan);
+    let mut body = subscription_json(view.subscription.as_ref(), &state.billing.settings().plan);
+    if let Some(sub) = &view.subscription {
+        let terms = state
+            .billing
+            .withdrawable(sub, Utc::now())
+            .await
+            .map_err(ApiError::internal)?;
+        body["withdrawable"] = terms.map_or(
+            Value::Null,
+            |t| json!({ "amount": t.amount.won(), "until": time(t.until) }),
+        );
+    }
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
@@ -48,13 +59,56 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let _: EmptyBody = json_body(&headers, body).await?.unwrap_or_default();
+    let body: CancelBody = json_body(&headers, body).await?.unwrap_or_default();
+    if body.mode == Some(CancelMode::Withdraw) {
+        return withdraw(&state, user.user_id.as_str()).await;
+    }
     let outcome = state
         .billing
         .cancel_subscription(user.user_id.as_str(), Utc::now())
         .await
         .map_err(ApiError::internal)?;
     changed(&state, outcome)
+}
+
+/// `POST /v1/subscription/cancel` with `{"mode":"withdraw"}`: the statutory withdrawal.
+async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
+    let outcome = state
+        .billing
+        .withdraw(user_id, Utc::now())
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        WithdrawOutcome::Withdrawn {
+            subscription,
+            refund,
+        } => {
+            let mut body = subscription_json(Some(&subscription), &state.billing.settings().plan);
+            body["refund"] = match refund.map(|r| *r) {
+                Some(RefundOutcome::Refunded { refund, .. }) => {
+                    json!({ "status": "DONE", "amount": refund.amount.won() })
+                }
+                Some(RefundOutcome::Unknown { refund }) => {
+                    json!({ "status": "PENDING", "amount": refund.amount.won() })
+                }
+                Some(RefundOutcome::Refused { refund, .. }) => {
+                    json!({ "status": "REFUSED", "amount": refund.amount.won() })
+                }
+                _ => Value::Null,
+            };
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
+        WithdrawOutcome::NotWithdrawable => Err(refused(
+            StatusCode::CONFLICT,
+            "NOT_WITHDRAWABLE",
+            "the latest payment can be withdrawn only within its window and with none of its credits used",
+        )),
+        WithdrawOutcome::NoActiveSubscription => Err(refused(
+            StatusCode::CONFLICT,
+            "NO_ACTIVE_SUBSCRIPTION",
+            "there is no subscription to cancel",
+        )),
+    }
 }
 
 /// `POST /v1/subscription/resume`
@@ -203,6 +257,20 @@ struct EmptyBody {}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CancelBody {
+    mode: Option<CancelMode>,
+}
+
+/// How to cancel: at the period's end (the default), or withdraw and be refunded now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CancelMode {
+    PeriodEnd,
+    Withdraw,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConsumeBody {
     amount: Option<u64>,
 }
@@ -306,6 +374,7 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
             "card": null,
             "plan": plan_json,
             "pastDue": null,
+            "withdrawable": null,
         });
     };
     let current_period = match (sub.anchor, sub.current_period_end, sub.next_period) {
@@ -349,12 +418,15 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
         "card": card,
         "plan": plan_json,
         "pastDue": past_due,
+        "withdrawable": null,
     })
 }
 
 /// One ledger entry as the app sees it. A refusal on our side is never shown by its code.
 fn payment_json(a: &ChargeAttempt) -> Value {
     let status = match a.status {
+        AttemptStatus::Done if a.refunded >= a.amount => "CANCELED",
+        AttemptStatus::Done if a.refunded.won() > 0 => "PARTIAL_CANCELED",
         AttemptStatus::Done => "DONE",
         AttemptStatus::Declined => "DECLINED",
         AttemptStatus::NotCharged => "NOT_CHARGED",
@@ -392,6 +464,6 @@ fn payment_json(a: &ChargeAttempt) -> Value {
         "approvedAt": a.approved_at.map(time),
         "receiptUrl": a.receipt_url,
         "failure": failure,
-        "refunded": 0,
+        "refunded": a.refunded.won(),
     })
 }

@@ -7,6 +7,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::admin::{self, AdminError, AdminReport};
 use crate::handler::{self, Report, State, SweepError};
 use crate::settlement::{self, SettlementError};
 
@@ -16,6 +17,7 @@ use crate::settlement::{self, SettlementError};
 pub(crate) enum Output {
     Sweep(Report),
     Settlement(billing::SettlementReport),
+    Admin(AdminReport),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,8 @@ pub(crate) enum Failure {
     Sweep(SweepError),
     #[error(transparent)]
     Settlement(SettlementError),
+    #[error(transparent)]
+    Admin(AdminError),
 }
 
 impl From<Failure> for Diagnostic {
@@ -31,11 +35,18 @@ impl From<Failure> for Diagnostic {
         match e {
             Failure::Sweep(e) => e.into(),
             Failure::Settlement(e) => e.into(),
+            Failure::Admin(e) => e.into(),
         }
     }
 }
 
 pub(crate) async fn invoke(state: &State, event: LambdaEvent<Value>) -> Result<Output, Failure> {
+    if admin::is_admin(&event.payload) {
+        return admin::handle(state, event.payload)
+            .await
+            .map(Output::Admin)
+            .map_err(Failure::Admin);
+    }
     if settlement::is_settlement(&event.payload, state.settlement_rule()) {
         return settlement::handle(state, event)
             .await

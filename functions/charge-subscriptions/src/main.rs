@@ -1,6 +1,7 @@
 //! `charge-subscriptions`: the scheduled renewal sweep, and the daily settlement check on its
 //! own schedule.
 
+mod admin;
 mod config;
 mod continuation;
 mod event;

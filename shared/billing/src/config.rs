@@ -144,6 +144,7 @@ impl Config {
         let lease_seconds = number(&lookup, "CHARGE_LEASE_SECONDS", 300u32, 1..=3600)?;
         let expiry_hours = number(&lookup, "INCOMPLETE_EXPIRY_HOURS", 24u32, 1..=24 * 90)?;
         let charge_timeout = number(&lookup, "TOSS_CHARGE_TIMEOUT_SECONDS", 65u64, 1..=300)?;
+        let withdrawal_days = number(&lookup, "REFUND_WITHDRAWAL_DAYS", 7u32, 0..=365)?;
         let mut toss = toss::Config::new(SecretString::from(secret), api_base);
         toss.charge_timeout = Duration::from_secs(charge_timeout);
         let budget = toss.request_timeout * 2 + toss.charge_timeout + TABLE_SLACK;
@@ -188,6 +189,7 @@ impl Config {
                 dunning,
                 lease: chrono::Duration::seconds(i64::from(lease_seconds)),
                 incomplete_expiry: chrono::Duration::hours(i64::from(expiry_hours)),
+                withdrawal_days,
             },
         })
     }
@@ -215,6 +217,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.settings.plan.amount(), Krw::new(3900));
         assert_eq!(c.settings.dunning, DunningPolicy::default());
+        assert_eq!(c.settings.withdrawal_days, 7);
         assert_eq!(c.toss.api_base.as_str(), "https://api.tosspayments.com/");
         assert!(c.toss.charge_timeout >= Duration::from_secs(60));
     }

@@ -21,6 +21,9 @@ pub struct Settings {
     /// How long an `incomplete` subscription (first charge never paid, nothing under way)
     /// waits for its customer before it is ended and its billing key deleted.
     pub incomplete_expiry: Duration,
+    /// Days after a period's charge during which it may be withdrawn (청약철회) if none of
+    /// its credits were used (`REFUND_WITHDRAWAL_DAYS`).
+    pub withdrawal_days: u32,
 }
 
 /// The billing service: Toss, the table, and the plan. Cheap to clone.

@@ -88,7 +88,7 @@ pub fn previous_kst_day(at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Our order ids are `<subscription id>-<period>-<attempt>` (`OrderId::for_attempt`).
-fn our_attempt(order_id: &str) -> Option<(SubscriptionId, u32, u32)> {
+pub(crate) fn our_attempt(order_id: &str) -> Option<(SubscriptionId, u32, u32)> {
     let mut parts = order_id.rsplitn(3, '-');
     let attempt = parts.next()?.parse().ok()?;
     let period = parts.next()?.parse().ok()?;

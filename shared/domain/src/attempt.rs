@@ -103,6 +103,8 @@ pub struct ChargeAttempt {
     pub attempt: u32,
     pub order_id: OrderId,
     pub amount: Krw,
+    /// Refunds holding part of `amount` (done, or still waiting for Toss's word).
+    pub refunded: Krw,
     pub kind: AttemptKind,
     pub status: AttemptStatus,
     /// The billing key the charge was (last) sent with, so that a decline is blamed on the
@@ -144,6 +146,7 @@ impl ChargeAttempt {
             attempt,
             order_id,
             amount,
+            refunded: Krw::new(0),
             kind,
             status: AttemptStatus::Pending,
             card: None,

@@ -228,6 +228,14 @@ impl OrderId {
     }
 }
 
+impl IdempotencyKey {
+    /// A refund's key, `refund-<orderId>-<n>` (`Refund::key`): at most 80 characters of
+    /// `[0-9A-Za-z-]`, always valid.
+    pub(crate) fn from_refund(key: &str) -> Self {
+        Self(key.to_owned())
+    }
+}
+
 impl From<&OrderId> for IdempotencyKey {
     /// The charge of an order is sent with the order id as its idempotency key: one key per
     /// logical charge, reused by every retry of it.

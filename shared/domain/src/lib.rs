@@ -12,6 +12,7 @@ mod ids;
 mod money;
 mod period;
 mod plan;
+mod refund;
 mod subscription;
 
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
@@ -25,6 +26,7 @@ pub use ids::{
 pub use money::Krw;
 pub use period::{SEOUL, kst_day_start, kst_days_after, period_due_at, period_start};
 pub use plan::{ConfigError, DunningPolicy, Plan};
+pub use refund::{Refund, RefundBy, RefundStatus};
 pub use subscription::{
     CancelReason, DeclineKind, Dunning, Hold, NextAction, Status, Subscription,
 };

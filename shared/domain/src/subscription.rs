@@ -52,6 +52,10 @@ pub enum CancelReason {
     Abandoned,
     /// The customer canceled an unpaid (`incomplete` or `past_due`) subscription.
     Customer,
+    /// The current period was refunded in full (by an operator or in Toss's console).
+    Refunded,
+    /// The customer withdrew within the statutory window (청약철회) and was refunded.
+    Withdrawn,
 }
 
 impl CancelReason {
@@ -61,6 +65,8 @@ impl CancelReason {
             Self::DunningExhausted => "dunning_exhausted",
             Self::Abandoned => "abandoned",
             Self::Customer => "customer",
+            Self::Refunded => "refunded",
+            Self::Withdrawn => "withdrawn",
         }
     }
 
@@ -70,6 +76,8 @@ impl CancelReason {
             Self::DunningExhausted,
             Self::Abandoned,
             Self::Customer,
+            Self::Refunded,
+            Self::Withdrawn,
         ]
         .into_iter()
         .find(|r| r.as_str() == value)

@@ -346,7 +346,7 @@ impl Store {
 
     // ---- writes ------------------------------------------------------------------------
 
-    fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
+    pub(crate) fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
         let mut item = SubscriptionItem::new(sub, sub.version + 1);
         self.seal_keys(&mut item)?;
         let item = to_item(&item)?;
@@ -635,7 +635,7 @@ impl Store {
 }
 
 /// After a successful write: the stored version, and no credit entries left to write.
-fn saved(sub: &mut Subscription) {
+pub(crate) fn saved(sub: &mut Subscription) {
     sub.version += 1;
     sub.pending_credits.clear();
 }

@@ -297,6 +297,10 @@ pub(crate) struct AttemptItem {
     pub attempt: u32,
     pub order_id: String,
     pub amount: u64,
+    /// What refunds have left of `amount` (written only by a refund's claim or release;
+    /// absent until the first refund).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refundable: Option<u64>,
     pub kind: String,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -350,6 +354,8 @@ impl From<&ChargeAttempt> for AttemptItem {
             attempt: a.attempt,
             order_id: a.order_id.to_string(),
             amount: a.amount.won(),
+            refundable: (a.refunded.won() > 0)
+                .then(|| a.amount.won().saturating_sub(a.refunded.won())),
             kind: a.kind.as_str().to_owned(),
             status: a.status.as_str().to_owned(),
             card: a.card.as_ref().map(|c| c.as_str().to_owned()),
@@ -391,6 +397,10 @@ impl TryFrom<AttemptItem> for ChargeAttempt {
             attempt: item.attempt,
             order_id: OrderId::parse(item.order_id).map_err(|_| bad(k, "order_id"))?,
             amount: Krw::new(item.amount),
+            refunded: Krw::new(
+                item.amount
+                    .saturating_sub(item.refundable.unwrap_or(item.amount)),
+            ),
             kind: AttemptKind::parse(&item.kind).ok_or_else(|| bad(k, "kind"))?,
             status: AttemptStatus::parse(&item.status).ok_or_else(|| bad(k, "status"))?,
             card: item

@@ -14,6 +14,8 @@
 //! | checkout        | `CHECKOUT#<sha256>` | `CHECKOUT`                  |
 //! | credit entry    | `SUB#<id>`          | `CRD#<at>#<change>#<ref>`   |
 //! | idempotency key | `USER#<user id>`    | `IDEM#<sha256>`             |
+//! | refund          | `SUB#<id>`          | `RFD#<period>#<n>#<refund>` |
+//! | recorded cancel | `SUB#<id>`          | `RFDTX#<transactionKey>`    |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
 //! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
@@ -25,6 +27,7 @@ mod credits;
 mod dynamo;
 mod error;
 mod item;
+mod refund;
 mod seal;
 mod settled;
 mod time;
@@ -34,6 +37,7 @@ pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyR
 pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
+pub use refund::RefundWrite;
 pub use seal::{DataKey, KeyFuture, KeyService, SealError, Sealer, is_sealed};
 pub use settled::SETTLED_INDEX;
 

@@ -248,6 +248,20 @@ impl Client {
         amount: Option<Krw>,
         idempotency_key: &IdempotencyKey,
     ) -> Result<Payment, Error> {
+        self.cancel_payment_from(payment_key, reason, amount, None, idempotency_key)
+            .await
+    }
+
+    /// [`Self::cancel_payment`], refused by Toss unless the payment's balance is still
+    /// `refundable` (`refundableAmount`).
+    pub async fn cancel_payment_from(
+        &self,
+        payment_key: &PaymentKey,
+        reason: &str,
+        amount: Option<Krw>,
+        refundable: Option<Krw>,
+        idempotency_key: &IdempotencyKey,
+    ) -> Result<Payment, Error> {
         let operation = Operation::Cancel;
         let path = format!(
             "/v1/payments/{}/cancel",
@@ -256,6 +270,7 @@ impl Client {
         let body = to_json(&CancelRequest {
             cancel_reason: reason,
             cancel_amount: amount.map(Krw::won),
+            refundable_amount: refundable.map(Krw::won),
         })?;
         let answer = self
             .execute(Call {

@@ -269,6 +269,10 @@ pub(crate) struct CancelRequest<'a> {
     /// Omitted for a full refund.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_amount: Option<u64>,
+    /// The balance the caller believes is left: Toss refuses the cancel unless it matches
+    /// (`NOT_MATCHES_REFUNDABLE_AMOUNT`), so a cancel that was applied already cannot apply again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refundable_amount: Option<u64>,
 }
 
 #[cfg(test)]

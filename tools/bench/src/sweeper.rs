@@ -91,6 +91,7 @@ pub fn settings() -> anyhow::Result<Settings> {
         dunning: DunningPolicy::default(),
         lease: chrono::Duration::seconds(300),
         incomplete_expiry: chrono::Duration::hours(24),
+        withdrawal_days: 7,
     })
 }
 

@@ -10,6 +10,8 @@ mod harness;
 mod kms;
 mod lifecycle;
 mod metrics;
+mod refund;
+mod refund_faults;
 mod review;
 mod secret;
 mod settlement;

@@ -60,6 +60,7 @@ pub fn settings() -> Settings {
         dunning: DunningPolicy::default(),
         lease: Duration::seconds(60),
         incomplete_expiry: Duration::hours(24),
+        withdrawal_days: 7,
     }
 }
 

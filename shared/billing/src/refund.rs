@@ -1,0 +1,591 @@
+//! Refunds, mirroring the charge engine (product §11): the refund is claimed in the ledger
+//! first (a conditional create that also holds its amount against the payment's refundable
+//! balance), Toss's cancel is sent with an idempotency key derived from the entry, and the
+//! answer is settled into the ledger. An unknown answer is looked up by paymentKey and the
+//! refund found by its key in the cancel's reason; it is never sent again under another key.
+//!
+//! Three decisions, each logged as its own step: money back, taking back the period's unused
+//! credits, ending the subscription now. A full refund of the current period does all three;
+//! a partial one only gives money back unless the caller asks for more.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    AttemptStatus, CancelReason, ChargeAttempt, Krw, OrderId, Refund, RefundBy, RefundStatus,
+    Status, Subscription,
+};
+use store::RefundWrite;
+use toss::{ErrorClass, Payment};
+use tracing::{error, info, warn};
+
+use crate::settlement::our_attempt;
+use crate::{Billing, Error};
+
+/// A refund as the edge parsed it.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    /// The paid attempt to give money back from.
+    pub order_id: OrderId,
+    /// `None`: everything still refundable.
+    pub amount: Option<Krw>,
+    pub reason: String,
+    pub by: RefundBy,
+    /// `None`: the rule (only a full refund of the current period ends the subscription).
+    pub end_subscription: Option<bool>,
+    /// `None`: the rule (only a full refund of the current period takes its credits back).
+    pub take_back_credits: Option<bool>,
+}
+
+/// What a refund came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Toss gave the money back; the ledger says so.
+    Refunded {
+        refund: Refund,
+        ended: bool,
+        credits_taken: u64,
+    },
+    /// Toss's answer was lost and a look-up did not find the cancel (yet): the refund stays
+    /// open, its amount held, and is settled by a later look-up.
+    Unknown { refund: Refund },
+    /// Toss refused it; no money moved and the amount is free again.
+    Refused { refund: Refund, code: String },
+    /// The amount is zero or more than what is left to refund.
+    NotRefundable { refundable: Krw },
+    /// No paid attempt of ours has this order id.
+    NoSuchPayment,
+}
+
+/// What a convergence with Toss's record of one payment did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Converged {
+    /// Cancels Toss had that no ledger entry named (made in Toss's console), now recorded.
+    pub recorded: Vec<Refund>,
+    /// Our own open refunds Toss's record showed done, now settled.
+    pub settled: Vec<Refund>,
+    /// Cancels that could not be recorded (their transactionKey), for an operator.
+    pub unrecorded: Vec<String>,
+}
+
+const WRITE_RETRIES: usize = 8;
+
+impl Billing {
+    /// Gives money back from a paid attempt (see the module's documentation). Nothing is sent
+    /// to Toss unless the refund was first claimed within the payment's refundable balance.
+    #[tracing::instrument(skip_all, fields(order_id = %request.order_id, by = %request.by.as_stored()))]
+    pub async fn refund(
+        &self,
+        request: &RefundRequest,
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, Error> {
+        let Some(attempt) = self.paid_attempt(&request.order_id).await? else {
+            return Ok(RefundOutcome::NoSuchPayment);
+        };
+        let Some(payment_key) = attempt.payment_key.clone() else {
+            return Ok(RefundOutcome::NoSuchPayment);
+        };
+        // Toss's record first: a console refund the ledger lacks is recorded before anything
+        // is decided, and its balance is sent along so that Toss refuses a stale cancel.
+        let payment = self
+            .toss
+            .payment(&payment_key)
+            .await
+            .map_err(Error::TossUnavailable)?;
+        self.converge_refunds(&payment, now).await?;
+        self.resend_open(&payment, now).await?;
+        for _ in 0..WRITE_RETRIES {
+            let Some(attempt) = self.paid_attempt(&request.order_id).await? else {
+                return Ok(RefundOutcome::NoSuchPayment);
+            };
+            let left = left_to_refund(&attempt, &payment);
+            let amount = request.amount.unwrap_or(left);
+            if amount.won() == 0 || amount > left {
+                return Ok(RefundOutcome::NotRefundable { refundable: left });
+            }
+            let sub = self
+                .store
+                .subscription(&attempt.subscription_id)
+                .await?
+                .ok_or_else(|| Error::Internal("a paid attempt without its subscription".into()))?;
+            // Full: nothing is left of the payment once this refund is done.
+            let whole = amount == left;
+            let rule = whole && is_current_period(&sub, &attempt);
+            let mut refund = self
+                .next_refund(&attempt, amount, &request.reason, request.by.clone(), now)
+                .await?;
+            refund.ends_subscription = request.end_subscription.unwrap_or(rule);
+            refund.takes_back_credits = request.take_back_credits.unwrap_or(rule);
+            match self
+                .store
+                .claim_refund(&refund, attempt.amount, None)
+                .await?
+            {
+                RefundWrite::Written => {
+                    info!(refund = %refund.key(), amount = amount.won(), "refund claimed");
+                    return self.send_refund(refund, payment.balance_amount, now).await;
+                }
+                RefundWrite::OverBalance => {
+                    return Ok(RefundOutcome::NotRefundable {
+                        refundable: self.refundable_now(&request.order_id, &payment).await?,
+                    });
+                }
+                // Another refund took the number, or raced us: read again.
+                _ => continue,
+            }
+        }
+        Err(Error::Internal(
+            "a refund could not be claimed after retries".into(),
+        ))
+    }
+
+    /// Settles the open refunds of a paid attempt: Toss's record first (a cancel it has is
+    /// recorded), then each refund Toss still does not show is sent again under its own
+    /// idempotency key and with Toss's current balance as `refundableAmount`, so that it can
+    /// never apply twice. Returns what each open refund came to.
+    pub async fn settle_refunds(
+        &self,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RefundOutcome>, Error> {
+        let Some(payment_key) = self
+            .paid_attempt(order_id)
+            .await?
+            .and_then(|a| a.payment_key)
+        else {
+            return Ok(Vec::new());
+        };
+        let payment = self
+            .toss
+            .payment(&payment_key)
+            .await
+            .map_err(Error::TossUnavailable)?;
+        self.converge_refunds(&payment, now).await?;
+        self.resend_open(&payment, now).await
+    }
+
+    /// Sends again each open refund of the payment's attempt nobody is sending now.
+    async fn resend_open(
+        &self,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RefundOutcome>, Error> {
+        let Ok(order_id) = OrderId::parse(payment.order_id.clone()) else {
+            return Ok(Vec::new());
+        };
+        let Some(attempt) = self.paid_attempt(&order_id).await? else {
+            return Ok(Vec::new());
+        };
+        let open: Vec<Refund> = self
+            .store
+            .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+            .await?
+            .into_iter()
+            // A refund claimed moments ago is still being sent by whoever claimed it.
+            .filter(|r| {
+                r.status == RefundStatus::Unknown
+                    || (r.status.is_open() && r.updated_at + self.settings.lease <= now)
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for refund in open {
+            warn!(refund = %refund.key(), "an open refund Toss does not show: sent again under its own key");
+            outcomes.push(
+                self.send_refund(refund, payment.balance_amount, now)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
+    }
+
+    /// Converges the ledger to Toss's record of one payment (a look-up's or a webhook's
+    /// re-fetched payment): a cancel naming one of our open refunds settles it; a cancel no
+    /// entry names (made in Toss's console) is recorded as a refund, with the same policy as
+    /// ours. Idempotent (each cancel is recorded once, by its transactionKey) and it never
+    /// calls Toss's cancel. A payment that is not one of our paid attempts is left alone.
+    #[tracing::instrument(skip_all, fields(payment_key = %payment.payment_key))]
+    pub async fn converge_refunds(
+        &self,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Result<Converged, Error> {
+        let mut report = Converged::default();
+        let Ok(order_id) = OrderId::parse(payment.order_id.clone()) else {
+            return Ok(report);
+        };
+        let Some(attempt) = self.paid_attempt(&order_id).await? else {
+            return Ok(report);
+        };
+        if attempt.payment_key.as_ref() != Some(&payment.payment_key) {
+            warn!("a payment under our order id with another paymentKey; left for an operator");
+            return Ok(report);
+        }
+        let mut canceled_so_far = Krw::new(0);
+        for cancel in &payment.cancels {
+            if cancel.cancel_status.as_deref().is_some_and(|s| s != "DONE") {
+                continue;
+            }
+            canceled_so_far = canceled_so_far
+                .checked_add(cancel.cancel_amount)
+                .unwrap_or(canceled_so_far);
+            let Some(tx) = cancel.transaction_key.clone() else {
+                continue;
+            };
+            let canceled_at = cancel.canceled_at.map_or(now, |t| t.with_timezone(&Utc));
+            let whole = canceled_so_far >= payment.total_amount;
+            match self
+                .converge_one(&attempt, cancel, &tx, canceled_at, whole, now)
+                .await?
+            {
+                Some(Found::Settled(r)) => report.settled.push(r),
+                Some(Found::Recorded(r)) => report.recorded.push(r),
+                Some(Found::Unrecorded) => report.unrecorded.push(tx),
+                None => {}
+            }
+        }
+        Ok(report)
+    }
+
+    async fn converge_one(
+        &self,
+        attempt: &ChargeAttempt,
+        cancel: &toss::PaymentCancel,
+        tx: &str,
+        canceled_at: DateTime<Utc>,
+        whole: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Found>, Error> {
+        for _ in 0..WRITE_RETRIES {
+            let refunds = self
+                .store
+                .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+                .await?;
+            if refunds
+                .iter()
+                .any(|r| r.transaction_key.as_deref() == Some(tx))
+            {
+                return Ok(None);
+            }
+            let reason = cancel.cancel_reason.as_deref().unwrap_or_default();
+            if let Some(ours) = refunds
+                .iter()
+                .find(|r| r.status.is_open() && r.is_named_in(reason))
+            {
+                let mut ours = ours.clone();
+                ours.mark_done(tx.to_owned(), canceled_at, now);
+                return match self.settle_done(&mut ours, now).await? {
+                    Some(_) => Ok(Some(Found::Settled(ours))),
+                    None => continue,
+                };
+            }
+            // A cancel no entry names: made in Toss's console.
+            let sub = self
+                .store
+                .subscription(&attempt.subscription_id)
+                .await?
+                .ok_or_else(|| Error::Internal("a paid attempt without its subscription".into()))?;
+            let mut found = self
+                .next_refund(
+                    attempt,
+                    cancel.cancel_amount,
+                    reason,
+                    RefundBy::TossConsole,
+                    now,
+                )
+                .await?;
+            let rule = whole && is_current_period(&sub, attempt);
+            found.ends_subscription = rule;
+            found.takes_back_credits = rule;
+            found.mark_done(tx.to_owned(), canceled_at, now);
+            let mut sub = sub;
+            let (ended, taken) = self.apply_policy(&mut sub, &found, now);
+            let changed = (ended || taken > 0).then_some(&mut sub);
+            match self
+                .store
+                .record_found_refund(&found, attempt.amount, changed)
+                .await?
+            {
+                RefundWrite::Written => {
+                    info!(refund = %found.key(), amount = found.amount.won(), "step 1: money back (made in Toss's console), recorded");
+                    self.after_policy(&sub, ended, now).await?;
+                    return Ok(Some(Found::Recorded(found)));
+                }
+                RefundWrite::AlreadyRecorded => return Ok(None),
+                RefundWrite::OverBalance => {
+                    error!(
+                        transaction_key = tx,
+                        "a cancel at Toss exceeds what the ledger holds refundable; an operator must look"
+                    );
+                    return Ok(Some(Found::Unrecorded));
+                }
+                _ => continue,
+            }
+        }
+        Ok(Some(Found::Unrecorded))
+    }
+
+    /// Sends a claimed refund's cancel and settles what Toss said.
+    pub(crate) async fn send_refund(
+        &self,
+        mut refund: Refund,
+        balance_before: Option<Krw>,
+        now: DateTime<Utc>,
+    ) -> Result<RefundOutcome, Error> {
+        failpoint!("before_refund_cancel");
+        let answer = self
+            .toss
+            .cancel_payment_from(
+                &refund.payment_key,
+                &refund.cancel_reason(),
+                Some(refund.amount),
+                balance_before,
+                &refund.idempotency_key(),
+            )
+            .await;
+        failpoint!("after_refund_answer");
+        let mut verdict = read_cancel(&answer, &refund);
+        if verdict == Verdict::Unknown {
+            warn!(code = ?answer.as_ref().err().and_then(|e| e.code()), "refund outcome unknown; looking the payment up");
+            if let Ok(found) = self.toss.payment(&refund.payment_key).await {
+                verdict = read_cancel(&Ok(found), &refund);
+            }
+        }
+        match verdict {
+            Verdict::Done { tx, at } => {
+                refund.mark_done(tx, at, now);
+                match self.settle_done(&mut refund, now).await? {
+                    Some((ended, credits_taken)) => Ok(RefundOutcome::Refunded {
+                        refund,
+                        ended,
+                        credits_taken,
+                    }),
+                    None => self.as_settled(refund).await,
+                }
+            }
+            Verdict::Refused(code) => {
+                refund.mark_refused(&code, now);
+                warn!(refund = %refund.key(), code, "Toss refused the refund; its amount is free again");
+                match self.store.settle_refund(&refund, None).await? {
+                    RefundWrite::Written => Ok(RefundOutcome::Refused { refund, code }),
+                    _ => self.as_settled(refund).await,
+                }
+            }
+            Verdict::Unknown => {
+                refund.mark_unknown(now);
+                warn!(refund = %refund.key(), "refund left open: Toss's record will settle it");
+                match self.store.settle_refund(&refund, None).await? {
+                    RefundWrite::Written => Ok(RefundOutcome::Unknown { refund }),
+                    _ => self.as_settled(refund).await,
+                }
+            }
+        }
+    }
+
+    /// Records a refund Toss did, with the policy steps it carries, in one write. `None` when
+    /// someone else settled it meanwhile.
+    async fn settle_done(
+        &self,
+        refund: &mut Refund,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(bool, u64)>, Error> {
+        for _ in 0..WRITE_RETRIES {
+            let mut sub = self
+                .store
+                .subscription(&refund.subscription_id)
+                .await?
+                .ok_or_else(|| Error::Internal("a refund without its subscription".into()))?;
+            let (ended, taken) = self.apply_policy(&mut sub, refund, now);
+            let changed = (ended || taken > 0).then_some(&mut sub);
+            match self.store.settle_refund(refund, changed).await? {
+                RefundWrite::Written => {
+                    info!(refund = %refund.key(), amount = refund.amount.won(), transaction_key = ?refund.transaction_key, "step 1: money back");
+                    self.after_policy(&sub, ended, now).await?;
+                    return Ok(Some((ended, taken)));
+                }
+                RefundWrite::NotOpen | RefundWrite::AlreadyRecorded => return Ok(None),
+                _ => continue,
+            }
+        }
+        Err(Error::Internal(
+            "a refund could not be recorded after retries".into(),
+        ))
+    }
+
+    /// Steps 2 and 3 on the subscription value (written with the refund by the caller):
+    /// returns whether it was ended and how many credits were taken back.
+    fn apply_policy(
+        &self,
+        sub: &mut Subscription,
+        refund: &Refund,
+        now: DateTime<Utc>,
+    ) -> (bool, u64) {
+        if sub.status == Status::Canceled {
+            return (false, 0);
+        }
+        let mut taken = 0;
+        if refund.takes_back_credits {
+            let grant = u64::from(self.settings.plan.credits());
+            taken = sub.revoke_credits(grant, Some(refund.period), refund.key(), now);
+            info!(refund = %refund.key(), taken, "step 2: the period's unused credits taken back");
+        }
+        if refund.ends_subscription {
+            let reason = match refund.by {
+                RefundBy::Withdrawal => CancelReason::Withdrawn,
+                _ => CancelReason::Refunded,
+            };
+            sub.cancel(reason, now);
+            info!(refund = %refund.key(), subscription = %sub.id, "step 3: the subscription ended now");
+            return (true, taken);
+        }
+        (false, taken)
+    }
+
+    /// After the write: an ended subscription's card is deleted at Toss.
+    async fn after_policy(
+        &self,
+        sub: &Subscription,
+        ended: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if ended && sub.billing_key.is_some() {
+            self.delete_billing_key_of(&sub.id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The refund as someone else settled it.
+    async fn as_settled(&self, refund: Refund) -> Result<RefundOutcome, Error> {
+        let stored = self
+            .store
+            .refunds_of(&refund.subscription_id, refund.period, refund.attempt)
+            .await?
+            .into_iter()
+            .find(|r| r.number == refund.number)
+            .unwrap_or(refund);
+        Ok(match &stored.status {
+            RefundStatus::Done => RefundOutcome::Refunded {
+                refund: stored,
+                ended: false,
+                credits_taken: 0,
+            },
+            RefundStatus::Refused { code } => RefundOutcome::Refused {
+                code: code.clone(),
+                refund: stored,
+            },
+            RefundStatus::Claimed | RefundStatus::Unknown => {
+                RefundOutcome::Unknown { refund: stored }
+            }
+        })
+    }
+
+    /// The paid (`DONE`) attempt an order id of ours names.
+    pub(crate) async fn paid_attempt(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<ChargeAttempt>, Error> {
+        let Some((id, period, number)) = our_attempt(order_id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .attempt(&id, period, number)
+            .await?
+            .filter(|a| a.status == AttemptStatus::Done))
+    }
+
+    /// A new refund of `attempt`, numbered after every refund it has.
+    pub(crate) async fn next_refund(
+        &self,
+        attempt: &ChargeAttempt,
+        amount: Krw,
+        reason: &str,
+        by: RefundBy,
+        now: DateTime<Utc>,
+    ) -> Result<Refund, Error> {
+        let number = self
+            .store
+            .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+            .await?
+            .iter()
+            .map(|r| r.number)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let payment_key = attempt
+            .payment_key
+            .clone()
+            .ok_or_else(|| Error::Internal("a paid attempt without a paymentKey".into()))?;
+        Ok(Refund::claim(
+            attempt.subscription_id.clone(),
+            attempt.period,
+            attempt.attempt,
+            payment_key,
+            number,
+            amount,
+            reason,
+            by,
+            now,
+        ))
+    }
+
+    async fn refundable_now(&self, order_id: &OrderId, payment: &Payment) -> Result<Krw, Error> {
+        Ok(self
+            .paid_attempt(order_id)
+            .await?
+            .map_or(Krw::new(0), |a| left_to_refund(&a, payment)))
+    }
+}
+
+enum Found {
+    Settled(Refund),
+    Recorded(Refund),
+    Unrecorded,
+}
+
+/// What is left: the ledger's own balance, never more than Toss's.
+fn left_to_refund(attempt: &ChargeAttempt, payment: &Payment) -> Krw {
+    let ours = attempt.amount.won().saturating_sub(attempt.refunded.won());
+    let toss = payment.balance_amount.map_or(ours, Krw::won);
+    Krw::new(ours.min(toss))
+}
+
+/// Whether `attempt` paid for the subscription's current period.
+pub(crate) fn is_current_period(sub: &Subscription, attempt: &ChargeAttempt) -> bool {
+    sub.status != Status::Canceled && attempt.period + 1 == sub.next_period
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Done { tx: String, at: DateTime<Utc> },
+    Refused(String),
+    Unknown,
+}
+
+/// What Toss's answer to a cancel (or a look-up after it) means for one refund: done when the
+/// payment's `cancels[]` holds a cancel naming it; refused on a definite error; unknown on
+/// anything else (a lost answer, a 5xx, a duplicate request still being processed).
+fn read_cancel(answer: &Result<Payment, toss::Error>, refund: &Refund) -> Verdict {
+    match answer {
+        Ok(payment) => payment
+            .cancels
+            .iter()
+            .filter(|c| c.cancel_status.as_deref().is_none_or(|s| s == "DONE"))
+            .find(|c| {
+                c.cancel_reason
+                    .as_deref()
+                    .is_some_and(|r| refund.is_named_in(r))
+            })
+            .and_then(|c| {
+                Some(Verdict::Done {
+                    tx: c.transaction_key.clone()?,
+                    at: c
+                        .canceled_at
+                        .map_or(refund.updated_at, |t| t.with_timezone(&Utc)),
+                })
+            })
+            .unwrap_or(Verdict::Unknown),
+        Err(e) => match (e, e.class()) {
+            (_, ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed) => Verdict::Unknown,
+            (toss::Error::Api { code, .. }, _) => Verdict::Refused(code.as_str().to_owned()),
+            _ => Verdict::Unknown,
+        },
+    }
+}

@@ -1,0 +1,249 @@
+//! Statutory withdrawal (청약철회, product §11): the latest paid period is refunded in full
+//! when asked within `REFUND_WITHDRAWAL_DAYS` of its charge and none of its credits were used.
+//!
+//! The claim of the refund, taking back the period's credits and ending the subscription are
+//! one transaction, written before Toss is called and conditioned on the subscription not
+//! having changed since it was read (a consumption bumps its version). So a credit spent
+//! concurrently either lands first (and the withdrawal is refused) or finds the subscription
+//! ended (and is refused): never both a refund and a used credit.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{AttemptStatus, CancelReason, ChargeAttempt, Krw, RefundBy, Status, Subscription};
+use store::RefundWrite;
+use tracing::info;
+
+use crate::refund::{RefundOutcome, is_current_period};
+use crate::{Billing, Error};
+
+/// What a withdrawal would refund, and until when it may be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawable {
+    pub amount: Krw,
+    pub until: DateTime<Utc>,
+}
+
+/// The rule: `paid` (the latest paid attempt) is withdrawable iff it paid for the current
+/// period of an active subscription, nothing of it was refunded, `now` is before its approval
+/// plus `days`, and none of the period's credits were used.
+pub fn withdrawable(
+    sub: &Subscription,
+    paid: &ChargeAttempt,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Option<Withdrawable> {
+    if sub.status != Status::Active
+        || paid.status != AttemptStatus::Done
+        || !is_current_period(sub, paid)
+        || paid.refunded.won() > 0
+        || sub.credits_used_in_period > 0
+    {
+        return None;
+    }
+    let until = paid.approved_at? + Duration::days(i64::from(days));
+    (now < until).then_some(Withdrawable {
+        amount: paid.amount,
+        until,
+    })
+}
+
+/// The reason sent to Toss and kept in the ledger.
+const WITHDRAWAL_REASON: &str = "청약철회 (statutory withdrawal)";
+
+const WITHDRAW_RETRIES: usize = 8;
+
+/// What a withdrawal came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithdrawOutcome {
+    /// Withdrawn (now, or by an earlier request): the subscription as it is now, and the
+    /// refund's outcome when this request made it.
+    Withdrawn {
+        subscription: Box<Subscription>,
+        refund: Option<Box<RefundOutcome>>,
+    },
+    NotWithdrawable,
+    NoActiveSubscription,
+}
+
+impl Billing {
+    /// The latest paid period's withdrawal terms, if it is withdrawable now (one read of the
+    /// ledger, skipped when the subscription alone says no).
+    pub async fn withdrawable(
+        &self,
+        sub: &Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Withdrawable>, Error> {
+        Ok(self
+            .latest_paid(sub)
+            .await?
+            .and_then(|paid| withdrawable(sub, &paid, self.settings.withdrawal_days, now)))
+    }
+
+    async fn latest_paid(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
+        if sub.status != Status::Active || sub.credits_used_in_period > 0 || sub.next_period == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .attempts_for_period(&sub.id, sub.next_period - 1)
+            .await?
+            .into_iter()
+            .find(|a| a.status == AttemptStatus::Done))
+    }
+
+    /// Refunds the latest paid period in full, ends the subscription now and takes back its
+    /// credits, if it is withdrawable (see the module's documentation).
+    #[tracing::instrument(skip_all)]
+    pub async fn withdraw(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WithdrawOutcome, Error> {
+        let mut checked_toss = false;
+        for _ in 0..WITHDRAW_RETRIES {
+            let Some(mut sub) = self.store.user_view(user_id).await?.subscription else {
+                return Ok(WithdrawOutcome::NoActiveSubscription);
+            };
+            if sub.status == Status::Canceled {
+                // A replay of a withdrawal answers as the first one did; nothing is sent.
+                return Ok(if sub.cancel_reason == Some(CancelReason::Withdrawn) {
+                    WithdrawOutcome::Withdrawn {
+                        subscription: Box::new(sub),
+                        refund: None,
+                    }
+                } else {
+                    WithdrawOutcome::NoActiveSubscription
+                });
+            }
+            let Some(paid) = self.latest_paid(&sub).await? else {
+                return Ok(WithdrawOutcome::NotWithdrawable);
+            };
+            let Some(terms) = withdrawable(&sub, &paid, self.settings.withdrawal_days, now) else {
+                return Ok(WithdrawOutcome::NotWithdrawable);
+            };
+            let Some(payment_key) = paid.payment_key.clone() else {
+                return Ok(WithdrawOutcome::NotWithdrawable);
+            };
+            // Toss's record first (once): a refund made in its console is recorded, and then
+            // the period is no longer withdrawable in full.
+            let payment = self
+                .toss
+                .payment(&payment_key)
+                .await
+                .map_err(Error::TossUnavailable)?;
+            if !checked_toss {
+                checked_toss = true;
+                if !self
+                    .converge_refunds(&payment, now)
+                    .await?
+                    .recorded
+                    .is_empty()
+                {
+                    continue;
+                }
+            }
+            if payment.balance_amount.is_some_and(|b| b != terms.amount) {
+                return Ok(WithdrawOutcome::NotWithdrawable);
+            }
+            let refund = self
+                .next_refund(
+                    &paid,
+                    terms.amount,
+                    WITHDRAWAL_REASON,
+                    RefundBy::Withdrawal,
+                    now,
+                )
+                .await?;
+            let grant = u64::from(self.settings.plan.credits());
+            let taken = sub.revoke_credits(grant, Some(paid.period), refund.key(), now);
+            sub.cancel(CancelReason::Withdrawn, now);
+            match self
+                .store
+                .claim_refund(&refund, paid.amount, Some(&mut sub))
+                .await?
+            {
+                RefundWrite::Written => {
+                    info!(refund = %refund.key(), taken, "withdrawal claimed: step 2, the period's credits taken back");
+                    info!(refund = %refund.key(), subscription = %sub.id, "withdrawal claimed: step 3, the subscription ended now");
+                    let outcome = self.send_refund(refund, Some(terms.amount), now).await?;
+                    if sub.billing_key.is_some() {
+                        self.delete_billing_key_of(&sub.id, now).await?;
+                    }
+                    let subscription = self.store.subscription(&sub.id).await?.unwrap_or(sub);
+                    return Ok(WithdrawOutcome::Withdrawn {
+                        subscription: Box::new(subscription),
+                        refund: Some(Box::new(outcome)),
+                    });
+                }
+                RefundWrite::OverBalance => return Ok(WithdrawOutcome::NotWithdrawable),
+                // The subscription changed (a consumption, another withdrawal): read again.
+                _ => continue,
+            }
+        }
+        Ok(WithdrawOutcome::NotWithdrawable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{AttemptKind, BillingKey, CustomerKey, Lease, PaymentKey, Plan, SubscriptionId};
+
+    fn kst(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn paid_period() -> (Subscription, ChargeAttempt) {
+        let at = kst("2026-12-01T10:00:00+09:00");
+        let mut sub = Subscription::new(
+            SubscriptionId::parse("01JDQ4ZC1V3M5N7P9R2T4W6Y8A").unwrap(),
+            CustomerKey::parse("user_1").unwrap(),
+            BillingKey::parse("bk_1").unwrap(),
+            None,
+            at,
+        );
+        sub.apply_success(0, at, &Plan::new(Krw::new(3900), "Pro", 30).unwrap());
+        let mut paid = ChargeAttempt::claim(
+            sub.id.clone(),
+            sub.customer_key.clone(),
+            0,
+            0,
+            Krw::new(3900),
+            AttemptKind::First,
+            Lease {
+                owner: "t".into(),
+                until: at,
+            },
+            at,
+        );
+        paid.mark_done(PaymentKey::parse("pk_1").unwrap(), at, at);
+        (sub, paid)
+    }
+
+    #[test]
+    fn the_latest_period_is_withdrawable_until_seven_days_after_its_charge_with_no_credit_used() {
+        let (sub, paid) = paid_period();
+        let until = kst("2026-12-08T10:00:00+09:00");
+        assert_eq!(
+            withdrawable(&sub, &paid, 7, kst("2026-12-08T09:59:59+09:00")),
+            Some(Withdrawable {
+                amount: Krw::new(3900),
+                until
+            })
+        );
+        assert_eq!(withdrawable(&sub, &paid, 7, until), None);
+    }
+
+    #[test]
+    fn one_used_credit_a_refund_or_an_older_period_makes_it_not_withdrawable() {
+        let now = kst("2026-12-02T10:00:00+09:00");
+        let (mut sub, paid) = paid_period();
+        sub.credits_used_in_period = 1;
+        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
+        let (sub, mut paid) = paid_period();
+        paid.refunded = Krw::new(100);
+        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
+        let (mut sub, paid) = paid_period();
+        sub.next_period = 2;
+        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
+    }
+}
