@@ -36,6 +36,7 @@ pub mod secret;
 mod settlement;
 mod summary;
 mod sweep;
+mod webhook;
 
 pub use account::{ChangeOutcome, ConsumeOutcome, ConsumeRequest, PaymentsPage};
 pub use checkout::StartedCheckout;
@@ -46,3 +47,4 @@ pub use register::{Registration, RegistrationOutcome, codes};
 pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};
 pub use summary::Summary;
 pub use sweep::{SweepOptions, as_of_from_event};
+pub use webhook::{Converged, TransmissionId, WebhookEvent, WebhookOutcome};

@@ -14,6 +14,7 @@
 //! | checkout        | `CHECKOUT#<sha256>` | `CHECKOUT`                  |
 //! | credit entry    | `SUB#<id>`          | `CRD#<at>#<change>#<ref>`   |
 //! | idempotency key | `USER#<user id>`    | `IDEM#<sha256>`             |
+//! | webhook delivery| `WEBHOOK#<id>`      | `WEBHOOK`                   |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
 //! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
@@ -27,6 +28,7 @@ mod error;
 mod item;
 mod settled;
 mod time;
+mod webhook;
 
 pub use checkout::UserView;
 pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyRecord};
@@ -34,6 +36,7 @@ pub use dynamo::{Cursor, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
 pub use settled::SETTLED_INDEX;
+pub use webhook::{CARD_INDEX, WEBHOOK_TTL_DAYS, WebhookClaim};
 
 /// Name of the global secondary index of due subscriptions.
 pub const DUE_INDEX: &str = "due";
