@@ -351,3 +351,87 @@ async fn an_unknown_event_type_is_acknowledged_and_ignored() {
     assert_eq!(answer.status, 200);
     assert_eq!(api.items().await, 0);
 }
+
+#[tokio::test]
+async fn a_webhook_whose_handling_failed_is_handled_again_when_toss_retries_it() {
+    let api = Api::new().await;
+    let (order_id, payment_key) = renewal_left_unknown(&api, "user_wh6").await;
+    let body = payment_changed(json!({ "paymentKey": payment_key, "orderId": order_id }));
+    api.sandbox.sandbox().set_faults(FaultConfig {
+        rules: vec![FaultRule {
+            endpoint: Some(Endpoint::GetPayment),
+            probability: 1.0,
+            times: None,
+            commit: false,
+            customer_key: None,
+            order_id: None,
+            action: FaultAction::Error {
+                status: Some(500),
+                code: "FAILED_INTERNAL_SYSTEM_PROCESSING".into(),
+                message: None,
+            },
+        }],
+        ..FaultConfig::default()
+    });
+    let before = api.dump().await;
+
+    let failed = api.webhook("tx-retry-1", &body).await;
+    let after_failure = api.dump().await;
+    api.sandbox.sandbox().set_faults(FaultConfig::default());
+    let retried = api.webhook("tx-retry-1", &body).await;
+
+    assert_eq!(failed.status, 500);
+    assert_eq!(after_failure, before, "a failure leaves no claim behind");
+    assert_eq!(retried.status, 200);
+    let sub = api.subscription("user_wh6").await;
+    let attempt = api.store.last_attempt(&sub.id, 1).await.unwrap().unwrap();
+    assert_eq!(
+        attempt.status,
+        AttemptStatus::Done,
+        "the retry was handled, not taken for a duplicate"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_held_by_a_running_worker_gets_a_409_and_one_whose_worker_died_is_taken_over() {
+    let api = Api::new().await;
+    api.subscribe("user_wh7").await;
+    let key = api.subscription("user_wh7").await.billing_key.unwrap();
+    let body = billing_deleted(key.expose_secret());
+    let now = chrono::Utc::now();
+    let lease = chrono::Duration::seconds(120);
+    // another request is handling tx-race-1 right now; tx-dead-1's worker died 10 minutes ago
+    let held = api
+        .store
+        .claim_webhook("tx-race-1", "BILLING_DELETED", "webhook-other", now, lease)
+        .await
+        .unwrap();
+    let dead = api
+        .store
+        .claim_webhook(
+            "tx-dead-1",
+            "BILLING_DELETED",
+            "webhook-dead",
+            now - chrono::Duration::minutes(10),
+            lease,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (held.clone(), dead),
+        (store::WebhookClaim::Claimed, store::WebhookClaim::Claimed)
+    );
+
+    let busy = api.webhook("tx-race-1", &body).await;
+    let unchanged = api.subscription("user_wh7").await;
+    let taken_over = api.webhook("tx-dead-1", &body).await;
+
+    assert_eq!(busy.status, 409);
+    assert_eq!(busy.json["error"]["code"], "WEBHOOK_IN_PROGRESS");
+    assert!(
+        unchanged.billing_key.is_some(),
+        "the busy delivery did no work"
+    );
+    assert_eq!(taken_over.status, 200);
+    assert_eq!(api.subscription("user_wh7").await.billing_key, None);
+}
