@@ -2,7 +2,8 @@
 //! runtime), so tests drive the same routes in-process.
 //!
 //! - `GET /billing/success`, `GET /billing/fail`: Toss's billing-auth redirects (product §6);
-//! - `/v1/*`: the app's API, for a caller with a verified bearer token (product §10).
+//! - `/v1/*`: the app's API, for a caller with a verified bearer token (product §10);
+//! - `POST /toss/webhooks`: Toss's webhooks, public, nothing in them believed (product §11).
 
 mod account;
 mod config;
@@ -12,6 +13,7 @@ mod handler;
 pub mod query;
 mod routes;
 mod state;
+mod webhook;
 
 pub use config::Config;
 pub use error::ApiError;

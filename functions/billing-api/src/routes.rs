@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::query::{FailQuery, QueryError, SuccessQuery};
 use crate::state::State;
+use crate::webhook;
 
 type AppState = Arc<State>;
 
@@ -47,6 +48,8 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/payments",
             get(account::payments).head(get_only).fallback(get_only),
         )
+        // Public: Toss's webhooks carry no signature; see webhook.rs.
+        .route("/toss/webhooks", post(webhook::receive).fallback(post_only))
         .fallback(not_found)
 }
 

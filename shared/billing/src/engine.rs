@@ -213,7 +213,9 @@ impl Billing {
         owner: &str,
     ) -> Result<Result<Payment, toss::Error>, Error> {
         let Some(billing_key) = sub.billing_key.as_ref() else {
-            // Only a canceled subscription has no key; nothing can be charged.
+            // A canceled subscription has no key, nor one whose key Toss deleted
+            // (`card_deleted_at_toss`): nothing is sent, and the answer is the decline Toss
+            // gives a deleted key, so the customer is asked for a new card.
             return Ok(Err(toss::Error::Api {
                 operation: toss::Operation::Charge,
                 status: 404,

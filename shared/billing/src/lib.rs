@@ -38,6 +38,7 @@ pub mod secret;
 mod settlement;
 mod summary;
 mod sweep;
+mod webhook;
 mod withdrawal;
 
 pub use account::{ChangeOutcome, ConsumeOutcome, ConsumeRequest, PaymentsPage};
@@ -50,4 +51,5 @@ pub use register::{Registration, RegistrationOutcome, codes};
 pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};
 pub use summary::Summary;
 pub use sweep::{SweepOptions, as_of_from_event};
+pub use webhook::{Convergence, TransmissionId, WebhookEvent, WebhookOutcome};
 pub use withdrawal::{WithdrawOutcome, Withdrawable, withdrawable};

@@ -37,8 +37,14 @@ pub const SETTLEMENT_MISMATCHES: &str = "SettlementMismatches";
 /// Disagreements the check repaired (an `UNKNOWN` attempt Toss has `DONE`, settled).
 pub const SETTLEMENT_REPAIRED: &str = "SettlementRepaired";
 
+/// Toss webhook deliveries, by `EventType` and `Outcome` (a `Convergence` name, `duplicate`,
+/// `in_progress`, `invalid` or `error`).
+pub const TOSS_WEBHOOKS: &str = "TossWebhooks";
+
 /// The dimension splitting charges and registrations.
 pub const OUTCOME: &str = "Outcome";
+/// The dimension splitting webhooks: Toss's event type (`OTHER` for types not acted on).
+pub const EVENT_TYPE: &str = "EventType";
 
 /// Units for every metric above; call once after installing the recorder.
 pub fn describe() {
@@ -51,6 +57,7 @@ pub fn describe() {
         SETTLEMENT_CHECKED,
         SETTLEMENT_MISMATCHES,
         SETTLEMENT_REPAIRED,
+        TOSS_WEBHOOKS,
     ] {
         describe_counter!(name, Unit::Count, "");
     }
@@ -135,4 +142,9 @@ pub fn settlement(report: &crate::SettlementReport) {
     counter!(SETTLEMENT_CHECKED).increment(report.toss_approvals + report.ledger_paid);
     counter!(SETTLEMENT_REPAIRED).increment(report.repaired);
     counter!(SETTLEMENT_MISMATCHES).increment(report.mismatches.len() as u64);
+}
+
+/// One webhook delivery: its event type and what came of it.
+pub fn webhook(event_type: &'static str, outcome: &'static str) {
+    counter!(TOSS_WEBHOOKS, EVENT_TYPE => event_type, OUTCOME => outcome).increment(1);
 }

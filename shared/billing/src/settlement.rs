@@ -87,6 +87,19 @@ pub fn previous_kst_day(at: DateTime<Utc>) -> NaiveDate {
     today.pred_opt().unwrap_or(today)
 }
 
+/// What [`Billing::take_over_and_settle`] came to.
+#[derive(Debug)]
+pub(crate) enum Repair {
+    /// Taken over and settled from Toss's record; `Charged` when it is now `DONE`.
+    Settled(Settled),
+    /// A running worker holds the entry's lease; it settles the entry itself.
+    Leased,
+    /// Another worker took the entry over first.
+    TakenMeanwhile,
+    /// The entry's subscription is missing.
+    NoSubscription,
+}
+
 /// Our order ids are `<subscription id>-<period>-<attempt>` (`OrderId::for_attempt`).
 pub(crate) fn our_attempt(order_id: &str) -> Option<(SubscriptionId, u32, u32)> {
     let mut parts = order_id.rsplitn(3, '-');
@@ -217,48 +230,53 @@ impl Billing {
     async fn repair(
         &self,
         row: &Transaction,
-        mut entry: ChargeAttempt,
+        entry: ChargeAttempt,
         run_id: &str,
         now: DateTime<Utc>,
         report: &mut SettlementReport,
     ) -> Result<(), Error> {
-        let held = |detail: &str| (MismatchKind::StatusDiffers, detail.to_owned());
-        let problem = match self.store.subscription(&entry.subscription_id).await? {
-            None => Some(held("the entry's subscription is missing")),
-            Some(_) if entry.lease.as_ref().is_some_and(|l| l.until > now) => {
-                // A worker holds it right now; it settles it itself.
-                Some(held(
-                    "being settled by a running charge; check again tomorrow",
-                ))
+        let detail = match self.take_over_and_settle(entry, run_id, now).await? {
+            Repair::Settled(Settled::Charged { .. }) => {
+                report.repaired += 1;
+                return Ok(());
             }
-            Some(sub) => {
-                entry.lease = Some(self.lease(run_id, now));
-                entry.updated_at = now;
-                match self.store.take_over_attempt(&entry, now).await {
-                    Err(e) if e.is_conflict() => Some(held("taken by another run meanwhile")),
-                    Err(e) => return Err(e.into()),
-                    Ok(()) => {
-                        warn!(order_id = %entry.order_id, "settling an open entry Toss lists as DONE");
-                        match self
-                            .settle(sub, entry, run_id, Mode::Reconcile, now)
-                            .await?
-                        {
-                            Settled::Charged { .. } => {
-                                report.repaired += 1;
-                                None
-                            }
-                            other => Some(held(&format!(
-                                "Toss lists it DONE; settling it gave {other:?}"
-                            ))),
-                        }
-                    }
-                }
-            }
+            Repair::NoSubscription => "the entry's subscription is missing".to_owned(),
+            // A worker holds it right now; it settles it itself.
+            Repair::Leased => "being settled by a running charge; check again tomorrow".to_owned(),
+            Repair::TakenMeanwhile => "taken by another run meanwhile".to_owned(),
+            Repair::Settled(other) => format!("Toss lists it DONE; settling it gave {other:?}"),
         };
-        if let Some((kind, detail)) = problem {
-            report.mismatch(kind, &row.order_id, detail);
-        }
+        report.mismatch(MismatchKind::StatusDiffers, &row.order_id, detail);
         Ok(())
+    }
+
+    /// Takes over an open entry (`PENDING`/`UNKNOWN`) that Toss has `DONE` under `owner`'s
+    /// lease and settles it through the engine in reconcile mode: looked up by order id once
+    /// more, so the outcome is Toss's answer, never a guess. The settlement check and the
+    /// webhook route both repair entries this way.
+    pub(crate) async fn take_over_and_settle(
+        &self,
+        mut entry: ChargeAttempt,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Repair, Error> {
+        let Some(sub) = self.store.subscription(&entry.subscription_id).await? else {
+            return Ok(Repair::NoSubscription);
+        };
+        if entry.lease.as_ref().is_some_and(|l| l.until > now) {
+            return Ok(Repair::Leased);
+        }
+        entry.lease = Some(self.lease(owner, now));
+        entry.updated_at = now;
+        match self.store.take_over_attempt(&entry, now).await {
+            Err(e) if e.is_conflict() => Ok(Repair::TakenMeanwhile),
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                warn!(order_id = %entry.order_id, "settling an open entry Toss has DONE");
+                let settled = self.settle(sub, entry, owner, Mode::Reconcile, now).await?;
+                Ok(Repair::Settled(settled))
+            }
+        }
     }
 
     /// A `DONE` entry missing from Toss's list: looked up by order id before it is reported.
@@ -343,7 +361,7 @@ impl SettlementReport {
 }
 
 /// Toss refusing us stops the check as it stops a sweep; anything else is Toss unavailable.
-fn toss_failure(e: toss::Error) -> Error {
+pub(crate) fn toss_failure(e: toss::Error) -> Error {
     match e.class() {
         ErrorClass::OurFault | ErrorClass::CustomerData => Error::OurFault {
             code: e.code().unwrap_or_default().to_owned(),

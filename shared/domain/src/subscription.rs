@@ -356,6 +356,23 @@ impl Subscription {
         self.touch(at);
     }
 
+    /// Toss says `key` was deleted on its side (the `BILLING_DELETED` webhook: the customer or
+    /// the card company removed it). Only the current key matters: the card is gone, so the
+    /// key is dropped (Toss has nothing left to delete) together with the card shown to the
+    /// app. The paid period runs on; at the next renewal or retry the engine finds no key and
+    /// records the "needs a new card" decline without calling Toss (`apply_decline` with
+    /// [`DeclineKind::NeedsNewCard`]). Returns false, changing nothing, for any other key.
+    pub fn card_deleted_at_toss(&mut self, key: &BillingKey, at: DateTime<Utc>) -> bool {
+        if self.billing_key.as_ref() != Some(key) {
+            return false;
+        }
+        self.billing_key = None;
+        self.card_number_masked = None;
+        self.card_company = None;
+        self.touch(at);
+        true
+    }
+
     /// Toss confirmed the deletion of a retired key.
     pub fn retired_key_deleted(&mut self, key: &BillingKey, at: DateTime<Utc>) {
         self.retired_billing_keys.retain(|k| k != key);
@@ -536,6 +553,35 @@ mod tests {
         let mut s = new_sub(anchor);
         s.apply_success(0, anchor, &plan());
         s
+    }
+
+    #[test]
+    fn a_current_key_deleted_at_toss_leaves_the_paid_period_and_no_card() {
+        let anchor = kst("2026-01-15T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        s.card_number_masked = Some("43301234****123*".into());
+        let renewal = s.next_charge_at;
+
+        let changed = s.card_deleted_at_toss(&BillingKey::parse("bk_1").unwrap(), anchor);
+
+        assert!(changed);
+        assert_eq!(s.billing_key, None);
+        assert_eq!(s.card_number_masked, None);
+        assert_eq!(s.status, Status::Active);
+        assert_eq!(s.next_charge_at, renewal);
+        assert_eq!(s.credits, 30);
+    }
+
+    #[test]
+    fn a_deleted_key_that_is_not_the_current_one_changes_nothing() {
+        let anchor = kst("2026-01-15T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        s.replace_card(BillingKey::parse("bk_2").unwrap(), None, anchor);
+        let before = s.clone();
+
+        assert!(!s.card_deleted_at_toss(&BillingKey::parse("bk_1").unwrap(), anchor));
+        assert!(!s.card_deleted_at_toss(&BillingKey::parse("bk_9").unwrap(), anchor));
+        assert_eq!(s, before);
     }
 
     #[test]

@@ -144,6 +144,11 @@ pub(crate) struct SubscriptionItem {
     pub due_pk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due_at: Option<String>,
+    /// The current billing key's one-way fingerprint, only while there is one: the sparse
+    /// `card` index (webhook.rs) finds a subscription by a key Toss names, without the raw
+    /// key stored anywhere else. Derived on every write; never read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_fp: Option<String>,
 }
 
 impl SubscriptionItem {
@@ -195,6 +200,10 @@ impl SubscriptionItem {
             version,
             due_pk: due_at.map(|_| due_pk(due_shard(&sub.id))),
             due_at: opt_ts(due_at),
+            card_fp: sub
+                .billing_key
+                .as_ref()
+                .map(|k| k.fingerprint().as_str().to_owned()),
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | idempotency key | `USER#<user id>`    | `IDEM#<sha256>`             |
 //! | refund          | `SUB#<id>`          | `RFD#<period>#<n>#<refund>` |
 //! | recorded cancel | `SUB#<id>`          | `RFDTX#<transactionKey>`    |
+//! | webhook delivery| `WEBHOOK#<id>`      | `WEBHOOK`                   |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
 //! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
@@ -31,6 +32,7 @@ mod refund;
 mod seal;
 mod settled;
 mod time;
+mod webhook;
 
 pub use checkout::UserView;
 pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyRecord};
@@ -40,6 +42,7 @@ pub use item::RedirectRecord;
 pub use refund::RefundWrite;
 pub use seal::{DataKey, KeyFuture, KeyService, SealError, Sealer, is_sealed};
 pub use settled::SETTLED_INDEX;
+pub use webhook::{CARD_INDEX, WEBHOOK_TTL_DAYS, WebhookClaim};
 
 /// Name of the global secondary index of due subscriptions. It projects keys only (no billing
 /// key, e-mail or card number is copied into it): the sweep reads each subscription itself.

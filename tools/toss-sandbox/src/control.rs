@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use crate::config::SecretKeySpec;
 use crate::errors::ApiError;
 use crate::faults::{DeclineRule, FaultConfig, FaultRule, LatencyConfig};
 use crate::model::kst;
+use crate::outbox::WebhookEndpoint;
 use crate::state::Sandbox;
 
 pub(crate) fn routes() -> Router<Sandbox> {
@@ -39,6 +40,95 @@ pub(crate) fn routes() -> Router<Sandbox> {
             get(declines).post(add_decline).delete(clear_declines),
         )
         .route("/__sandbox/clock", get(clock).post(set_clock))
+        .route(
+            "/__sandbox/webhooks",
+            axum::routing::put(set_webhook).delete(clear_webhook),
+        )
+        .route("/__sandbox/webhooks/deliveries", get(webhook_deliveries))
+        .route("/__sandbox/webhooks/flush", post(flush_webhooks))
+        .route(
+            "/__sandbox/payments/{payment_key}/cancel",
+            post(console_cancel),
+        )
+        .route("/__sandbox/billing-keys/delete", post(delete_billing_key))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookRequest {
+    secret_key: String,
+    #[serde(flatten)]
+    endpoint: WebhookEndpoint,
+}
+
+async fn set_webhook(State(sandbox): State<Sandbox>, bytes: Bytes) -> Response {
+    match body::<WebhookRequest>(&bytes) {
+        Ok(request) => {
+            sandbox.set_webhook(&request.secret_key, request.endpoint.clone());
+            ok(&request.endpoint)
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn clear_webhook(State(sandbox): State<Sandbox>, bytes: Bytes) -> Response {
+    match body::<RevokeRequest>(&bytes) {
+        Ok(request) => ok(&json!({ "cleared": sandbox.clear_webhook(&request.secret_key) })),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn webhook_deliveries(State(sandbox): State<Sandbox>) -> Response {
+    ok(&sandbox.webhook_deliveries())
+}
+
+async fn flush_webhooks(State(sandbox): State<Sandbox>) -> Response {
+    ok(&json!({ "flushed": sandbox.flush_webhooks() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConsoleCancel {
+    cancel_reason: String,
+    #[serde(default)]
+    cancel_amount: Option<i64>,
+}
+
+/// A refund made in the merchant console (no idempotency key); Toss-style errors.
+async fn console_cancel(
+    State(sandbox): State<Sandbox>,
+    Path(payment_key): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let result = body::<ConsoleCancel>(&bytes).and_then(|request| {
+        sandbox.console_cancel(&payment_key, &request.cancel_reason, request.cancel_amount)
+    });
+    match result {
+        Ok(payment) => ok(&payment),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteAtToss {
+    billing_key: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A billing key deleted by Toss or the card company: `BILLING_DELETED` is sent.
+async fn delete_billing_key(State(sandbox): State<Sandbox>, bytes: Bytes) -> Response {
+    match body::<DeleteAtToss>(&bytes) {
+        Ok(request) => {
+            if sandbox.delete_billing_key_at_toss(&request.billing_key, request.reason.as_deref()) {
+                ok(&json!({ "deleted": true }))
+            } else {
+                ApiError::of("NOT_FOUND_BILLING").into_response()
+            }
+        }
+        Err(error) => error.into_response(),
+    }
 }
 
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {

@@ -28,6 +28,7 @@ mod inspect;
 mod knobs;
 mod model;
 mod ops;
+mod outbox;
 mod page;
 mod pipeline;
 mod requests;
@@ -35,6 +36,7 @@ mod routes;
 mod server;
 pub mod snapshot;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -54,6 +56,7 @@ pub use faults::{
     DeclineRule, Endpoint, FaultAction, FaultConfig, FaultRule, Latency, LatencyConfig,
 };
 pub use model::{Billing, BillingCard, Cancel, Payment, PaymentCard};
+pub use outbox::{WebhookDelivery, WebhookEndpoint};
 pub use pipeline::{IDEMPOTENCY_HEADER, TEST_CODE_HEADER};
 pub use server::TRACE_ID_HEADER;
 pub use snapshot::{
@@ -61,6 +64,10 @@ pub use snapshot::{
     Snapshot, fingerprint,
 };
 pub use state::Sandbox;
+pub use webhooks::{
+    RETRY_MINUTES, TRANSMISSION_ID_HEADER, TRANSMISSION_RETRIED_COUNT_HEADER,
+    TRANSMISSION_TIME_HEADER,
+};
 
 /// Start a sandbox on `config.bind` (by default `127.0.0.1:0`, a free port).
 pub async fn spawn(config: SandboxConfig) -> anyhow::Result<RunningSandbox> {

@@ -21,6 +21,7 @@ use crate::errors::ApiError;
 use crate::faults::{DeclineRule, Endpoint, FaultRule, FaultTarget, Faults};
 use crate::idempotency::{Admission, IdempotencyStore, RecordKey, StoredResponse};
 use crate::model::{Payment, kst_compact};
+use crate::outbox::Webhooks;
 use crate::requests::ChargeRequest;
 use crate::snapshot::{Counters, fingerprint};
 
@@ -90,6 +91,7 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) declines: Vec<DeclineRule>,
     pub(crate) counters: Counters,
+    pub(crate) webhooks: Webhooks,
 }
 
 impl State {
@@ -111,6 +113,7 @@ impl State {
             faults: Faults::new(config.seed, config.faults.clone()),
             declines: config.declines.clone(),
             counters: Counters::default(),
+            webhooks: Webhooks::default(),
             config,
         })
     }

@@ -7,6 +7,7 @@ mod app_review;
 mod bad_input;
 mod checkout;
 mod state;
+mod webhook;
 mod withdrawal;
 
 use auth_issuer::{IssuerConfig, RunningIssuer, TokenRequest};

@@ -2,8 +2,9 @@
 
 use crate::errors::ApiError;
 use crate::model::{Cancel, Payment, kst, vat_split};
+use crate::outbox::Event;
 use crate::requests::CancelRequest;
-use crate::state::{Caller, Sandbox, transaction_key};
+use crate::state::{Caller, Sandbox, State, transaction_key};
 
 impl Sandbox {
     /// `POST /v1/payments/{paymentKey}/cancel`
@@ -14,9 +15,64 @@ impl Sandbox {
         request: &CancelRequest,
     ) -> Result<Payment, ApiError> {
         let mut state = self.lock();
+        let answer = state.cancel(&caller.secret_key, payment_key, request)?;
+        let webhook = state.webhook(
+            &caller.secret_key,
+            Event::PaymentStatusChanged(Box::new(answer.clone())),
+        );
+        drop(state);
+        self.send_webhook(webhook);
+        Ok(answer)
+    }
+
+    /// A refund made in the merchant console: the API cancel's rules and errors, no
+    /// idempotency key, and the `PAYMENT_STATUS_CHANGED` webhook.
+    pub fn console_cancel(
+        &self,
+        payment_key: &str,
+        cancel_reason: &str,
+        cancel_amount: Option<i64>,
+    ) -> Result<Payment, ApiError> {
+        let reason_chars = cancel_reason.chars().count();
+        if reason_chars == 0 || reason_chars > 200 {
+            return Err(ApiError::invalid_request(
+                "cancelReason은 1자 이상 200자 이하여야 합니다.",
+            ));
+        }
+        let request = CancelRequest {
+            cancel_reason: cancel_reason.to_owned(),
+            cancel_amount,
+            refundable_amount: None,
+        };
+        let mut state = self.lock();
+        let owner = state
+            .payments
+            .iter()
+            .find(|p| p.payment.payment_key == payment_key)
+            .map(|p| p.owner.clone())
+            .ok_or_else(|| ApiError::of("NOT_FOUND_PAYMENT"))?;
+        let answer = state.cancel(&owner, payment_key, &request)?;
+        let webhook = state.webhook(
+            &owner,
+            Event::PaymentStatusChanged(Box::new(answer.clone())),
+        );
+        drop(state);
+        self.send_webhook(webhook);
+        Ok(answer)
+    }
+}
+
+impl State {
+    fn cancel(
+        &mut self,
+        owner: &str,
+        payment_key: &str,
+        request: &CancelRequest,
+    ) -> Result<Payment, ApiError> {
+        let state = self;
         let now = state.now();
         let index = state
-            .payment_index(&caller.secret_key, payment_key)
+            .payment_index(owner, payment_key)
             .ok_or_else(|| ApiError::of("NOT_FOUND_PAYMENT"))?;
         let Some(record) = state.payments.get_mut(index) else {
             return Err(ApiError::of("NOT_FOUND_PAYMENT"));

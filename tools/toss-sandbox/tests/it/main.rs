@@ -7,6 +7,7 @@ mod faults;
 mod idempotency;
 mod inspection;
 mod page;
+mod webhooks;
 
 use std::time::Duration;
 
