@@ -176,6 +176,15 @@ impl Stack {
             function_logs: watch.log_path().display().to_string(),
             app: app_url,
         };
+        // Toss's webhooks (console refunds, deleted keys) go to billing-api as in production;
+        // a minute of Toss's retry schedule lasts 50 ms here.
+        sandbox.sandbox().set_webhook(
+            SECRET_KEY,
+            toss_sandbox::WebhookEndpoint {
+                minute_millis: 50,
+                ..toss_sandbox::WebhookEndpoint::new(format!("{}/toss/webhooks", urls.billing_api))
+            },
+        );
         let router = app::router(app::AppState::new(issuer.issuer().clone(), &urls));
         let app = tokio::spawn(async move {
             if let Err(e) = axum::serve(app_listener, router).await {

@@ -52,6 +52,14 @@ const CAROL: Customer = Customer {
     name: "carol",
     user_id: "user_demo_carol",
 };
+const DAVE: Customer = Customer {
+    name: "dave",
+    user_id: "user_demo_dave",
+};
+const ERIN: Customer = Customer {
+    name: "erin",
+    user_id: "user_demo_erin",
+};
 
 /// What `POST /v1/checkout` answered: what the front end hands to the card window.
 #[derive(Debug, Clone)]
@@ -558,6 +566,47 @@ impl Walk<'_> {
                 sub.status.as_str(),
             );
         }
+        let mut refunded_total = 0u64;
+        for who in [DAVE, ERIN] {
+            let sub = self.current(who).await?;
+            let ledger = self.stack.store.ledger(&sub.id).await?;
+            let refunds = self.stack.store.refunds(&sub.id).await?;
+            let paid: u64 = ledger
+                .iter()
+                .filter(|e| e.status == AttemptStatus::Done)
+                .map(|e| e.amount.won())
+                .sum();
+            let back: u64 = refunds
+                .iter()
+                .filter(|r| r.status.as_str() == "DONE")
+                .map(|r| r.amount.won())
+                .sum();
+            let key = self.key(who)?.as_str();
+            let at_toss: Vec<_> = snapshot
+                .payments
+                .iter()
+                .filter(|p| p.customer_key == key)
+                .collect();
+            let toss_paid: i64 = at_toss.iter().map(|p| p.total_amount).sum();
+            let toss_balance: i64 = at_toss.iter().map(|p| p.balance_amount).sum();
+            ensure!(
+                u64::try_from(toss_paid).ok() == Some(paid)
+                    && u64::try_from(toss_paid - toss_balance).ok() == Some(back)
+                    && back == paid
+                    && sub.status == Status::Canceled,
+                "{}: the ledger ({paid} paid, {back} refunded) and Toss ({toss_paid} paid, {toss_balance} left) disagree",
+                who.name
+            );
+            done_total += paid;
+            refunded_total += back;
+            println!(
+                "   {:<6} 1 paid month = {} · refunded {} (ledger = Toss's cancels) · {}",
+                who.name,
+                won(paid),
+                won(back),
+                sub.status.as_str(),
+            );
+        }
         let carol = self.key(CAROL)?.as_str();
         ensure!(
             snapshot
@@ -569,14 +618,16 @@ impl Walk<'_> {
         let counters = &snapshot.counters;
         ensure!(
             u64::try_from(counters.approved_amount).ok() == Some(done_total)
-                && counters.done_charges == 5
+                && u64::try_from(counters.canceled_amount).ok() == Some(refunded_total)
+                && counters.done_charges == 7
                 && counters.declined_charges == 4,
             "the sandbox's counters disagree: {counters:?}"
         );
         println!(
-            "   Toss     {} approved in {} payments, {} declines, {} billing keys issued, {} deleted; carol: no billing key",
+            "   Toss     {} approved in {} payments, {} refunded, {} declines, {} billing keys issued, {} deleted; carol: no billing key",
             won(done_total),
             counters.done_charges,
+            won(refunded_total),
             counters.declined_charges,
             counters.billing_keys_issued,
             counters.billing_keys_deleted,

@@ -37,7 +37,11 @@ fn e2e_demo_walk_runs_the_whole_timeline_through_checkout_and_the_app_api_and_ex
         "2027-02-28 (일) 09:00 KST  alice  renewal, month 2",
         "canceled at period end, not charged",
         "retry 3 of month 5",
-        "19,500원 approved in 5 payments, 4 declines",
+        "dave   POST /v1/subscription/cancel withdraw",
+        "200 refunded, ended now",
+        "erin   console refund → webhook",
+        "refunded 3,900원 (ledger = Toss's cancels)",
+        "27,300원 approved in 7 payments, 7,800원 refunded, 4 declines",
         "Every step ended as expected",
     ] {
         assert!(

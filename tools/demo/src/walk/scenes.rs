@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use toss_sandbox::DeclineRule;
 
-use super::{ALICE, Answer, BOB, CAROL, Customer, Walk, expect_sub, note};
-use crate::config::PLAN_CREDITS;
+use super::{ALICE, Answer, BOB, CAROL, Customer, DAVE, ERIN, Walk, expect_sub, note};
+use crate::config::{PLAN_AMOUNT, PLAN_CREDITS};
 use crate::fmt::{kst, kst_at, kst_day};
 
 impl Walk<'_> {
@@ -23,6 +23,8 @@ impl Walk<'_> {
             .await?;
         self.bob_cancels_at_period_end_resumes_and_cancels_again()
             .await?;
+        self.dave_withdraws_within_the_window().await?;
+        self.erins_payment_is_refunded_in_tosss_console().await?;
         self.february_renewal_delivered_twice().await?;
         self.bobs_period_ends().await?;
         self.renewals_in_march_and_april().await?;
@@ -289,6 +291,156 @@ impl Walk<'_> {
             "bob keeps Pro until {}; the sweep that day ends it without charging",
             kst_day(kst_at(2027, 3, 10, 0, 0)?)
         ));
+        Ok(())
+    }
+
+    /// Dave subscribes on Feb 12 and, two days later with no reading used, withdraws
+    /// (청약철회): his period is refunded in full at Toss and his subscription ends at once.
+    async fn dave_withdraws_within_the_window(&mut self) -> anyhow::Result<()> {
+        let feb12 = kst_at(2027, 2, 12, 10, 0)?;
+        self.set_clock(feb12);
+        self.register(DAVE, "ok").await?;
+        let (dave, _) = self
+            .show(DAVE, feb12, "card registered (test card ok)")
+            .await?;
+        expect_sub(&dave, Status::Active, PLAN_CREDITS, Some((2027, 3, 12)))?;
+
+        let feb14 = kst_at(2027, 2, 14, 9, 0)?;
+        self.set_clock(feb14);
+        let status = self.status(DAVE).await?;
+        let until = time(&status.json["withdrawable"]["until"]);
+        ensure!(
+            status.json["withdrawable"]["amount"] == PLAN_AMOUNT
+                && until == Some(kst_at(2027, 2, 19, 10, 0)?),
+            "dave's first days should be withdrawable in full until Feb 19: {}",
+            status.json
+        );
+        self.api_row(
+            feb14,
+            DAVE,
+            "GET /v1/subscription",
+            &status,
+            "withdrawable 3,900 until 02-19",
+        );
+        let answer = self
+            .api(
+                DAVE,
+                Method::POST,
+                "/v1/subscription/cancel",
+                None,
+                Some(json!({ "mode": "withdraw" })),
+            )
+            .await?;
+        ensure!(
+            answer.status == 200 && answer.json["status"] == "canceled",
+            "dave's withdrawal should end his subscription now: {} {}",
+            answer.status,
+            answer.json
+        );
+        self.api_row(
+            feb14,
+            DAVE,
+            "POST /v1/subscription/cancel withdraw",
+            &answer,
+            "200 refunded, ended now",
+        );
+        let refunds = self.refunds(DAVE).await?;
+        ensure!(
+            refunds == [(PLAN_AMOUNT, "DONE".to_owned())],
+            "dave's ledger should hold one done refund of the whole period: {refunds:?}"
+        );
+        self.expect_refunded_at_toss(DAVE)?;
+        note(
+            "dave's 3,900 is back on his card (one cancel at Toss); his credits are taken back and his card deleted",
+        );
+        Ok(())
+    }
+
+    /// Erin subscribes on Feb 15; the next day the merchant refunds her in Toss's console.
+    /// Toss tells billing-api by webhook, and the ledger and her subscription follow.
+    async fn erins_payment_is_refunded_in_tosss_console(&mut self) -> anyhow::Result<()> {
+        let feb15 = kst_at(2027, 2, 15, 10, 0)?;
+        self.set_clock(feb15);
+        self.register(ERIN, "ok").await?;
+        let (erin, ledger) = self
+            .show(ERIN, feb15, "card registered (test card ok)")
+            .await?;
+        expect_sub(&erin, Status::Active, PLAN_CREDITS, Some((2027, 3, 15)))?;
+        let payment_key = ledger
+            .iter()
+            .find_map(|e| e.payment_key.clone())
+            .context("erin's first charge has a paymentKey")?;
+
+        let feb16 = kst_at(2027, 2, 16, 11, 0)?;
+        self.set_clock(feb16);
+        self.stack
+            .sandbox
+            .sandbox()
+            .console_cancel(payment_key.as_str(), "고객 요청 (콘솔 환불)", None)
+            .map_err(|e| anyhow::anyhow!("the console refund was refused: {e:?}"))?;
+        // Toss delivers PAYMENT_STATUS_CHANGED to POST /toss/webhooks; wait for the ledger.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let refunds = loop {
+            let refunds = self.refunds(ERIN).await?;
+            if !refunds.is_empty() || std::time::Instant::now() > deadline {
+                break refunds;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
+        ensure!(
+            refunds == [(PLAN_AMOUNT, "DONE".to_owned())],
+            "the console refund should reach erin's ledger once: {refunds:?}"
+        );
+        let status = self.status(ERIN).await?;
+        ensure!(
+            status.json["status"] == "canceled" && status.credits() == Some(0),
+            "a full refund of erin's current period ends it and takes back its credits: {}",
+            status.json
+        );
+        self.api_row(
+            feb16,
+            ERIN,
+            "console refund → webhook → GET /v1/subscription",
+            &status,
+            "refund recorded, ended",
+        );
+        self.expect_refunded_at_toss(ERIN)?;
+        note(
+            "erin was refunded in Toss's console; the webhook was re-checked against Toss's record before the ledger recorded it",
+        );
+        Ok(())
+    }
+
+    /// `who`'s refunds in the ledger: (amount, status).
+    async fn refunds(&self, who: Customer) -> anyhow::Result<Vec<(u64, String)>> {
+        let sub = self.current(who).await?;
+        Ok(self
+            .stack
+            .store
+            .refunds(&sub.id)
+            .await?
+            .iter()
+            .map(|r| (r.amount.won(), r.status.as_str().to_owned()))
+            .collect())
+    }
+
+    /// Toss holds `who`'s one payment fully canceled, by one cancel.
+    fn expect_refunded_at_toss(&self, who: Customer) -> anyhow::Result<()> {
+        let key = self.key(who)?.as_str().to_owned();
+        let snapshot = self.snapshot();
+        let payments: Vec<_> = snapshot
+            .payments
+            .iter()
+            .filter(|p| p.customer_key == key)
+            .collect();
+        ensure!(
+            payments.len() == 1
+                && payments[0].status == "CANCELED"
+                && payments[0].balance_amount == 0
+                && payments[0].cancels == 1,
+            "{}: Toss should hold one payment canceled once: {payments:?}",
+            who.name
+        );
         Ok(())
     }
 
