@@ -25,7 +25,7 @@ fn the_template_table_definition_has_the_ledger_keys_and_the_due_index() {
         .iter()
         .map(|i| i.index_name.as_str())
         .collect();
-    assert_eq!(indexes, ["due_keys", "settled"]);
+    assert_eq!(indexes, ["due_keys", "settled", "card"]);
     assert_eq!(
         table
             .time_to_live_specification
@@ -60,7 +60,8 @@ Resources:
 }
 
 #[tokio::test]
-async fn creating_the_table_from_the_template_yields_the_due_and_settled_indexes_with_their_keys() {
+async fn creating_the_table_from_the_template_yields_the_due_settled_and_card_indexes_with_their_keys()
+ {
     // GIVEN a DynamoDB Local and a fresh table built from template.yaml
     let (client, table) = dynamo::fresh_table().await.unwrap();
 
@@ -124,7 +125,7 @@ async fn creating_the_table_from_the_template_yields_the_due_and_settled_indexes
             ("sk".to_owned(), KeyType::Range)
         ]
     );
-    assert_eq!(t.global_secondary_indexes().len(), 2);
+    assert_eq!(t.global_secondary_indexes().len(), 3);
 
     // AND TTL is on for expires_at
     let ttl = client
