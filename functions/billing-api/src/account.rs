@@ -88,15 +88,22 @@ async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
                 Some(RefundOutcome::Refunded { refund, .. }) => {
                     json!({ "status": "DONE", "amount": refund.amount.won() })
                 }
-                Some(RefundOutcome::Unknown { refund }) => {
-                    json!({ "status": "PENDING", "amount": refund.amount.won() })
-                }
-                Some(RefundOutcome::Refused { refund, .. }) => {
-                    json!({ "status": "REFUSED", "amount": refund.amount.won() })
-                }
                 _ => Value::Null,
             };
             Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
+        WithdrawOutcome::Pending { subscription } => {
+            let mut body = subscription_json(Some(&subscription), &state.billing.settings().plan);
+            body["refund"] = json!({ "status": "PENDING" });
+            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        }
+        WithdrawOutcome::Refused { code } => {
+            tracing::warn!(code = %code, "Toss refused a withdrawal's refund");
+            Err(refused(
+                StatusCode::CONFLICT,
+                "REFUND_REFUSED",
+                "the payment company refused the refund; nothing changed",
+            ))
         }
         WithdrawOutcome::NotWithdrawable => Err(refused(
             StatusCode::CONFLICT,
@@ -219,6 +226,11 @@ pub(crate) async fn consume(
             StatusCode::SERVICE_UNAVAILABLE,
             "BUSY",
             "the subscription is busy; try again with the same Idempotency-Key",
+        )),
+        ConsumeOutcome::WithdrawalPending => Err(refused(
+            StatusCode::CONFLICT,
+            "WITHDRAWAL_PENDING",
+            "a withdrawal waits for the payment company's answer; nothing was consumed",
         )),
     }
 }
@@ -375,6 +387,7 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
             "plan": plan_json,
             "pastDue": null,
             "withdrawable": null,
+            "withdrawalPending": false,
         });
     };
     let current_period = match (sub.anchor, sub.current_period_end, sub.next_period) {
@@ -419,6 +432,7 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
         "plan": plan_json,
         "pastDue": past_due,
         "withdrawable": null,
+        "withdrawalPending": sub.withdrawal.is_some(),
     })
 }
 

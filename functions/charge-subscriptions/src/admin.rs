@@ -2,14 +2,16 @@
 //! invoke this function (`aws lambda invoke`, IAM-protected; never a public route):
 //!
 //! ```json
-//! {"admin":"refund","orderId":"…","amount":1000,"reason":"…","operator":"jisoo","endSubscription":false}
+//! {"admin":"refund","requestId":"…","orderId":"…","amount":1000,"reason":"…","operator":"jisoo","endSubscription":false}
 //! ```
 //!
+//! `requestId` (the operator's, e.g. a ticket number or a UUID) makes the invocation safe to
+//! repeat: the same id again answers with the refund it claimed and refunds nothing more.
 //! `amount` null or absent refunds what is left; `endSubscription` / `takeBackCredits` absent
 //! follow the rule (only a full refund of the current period does them). The event is parsed
 //! into domain types here; anything else is refused before the table or Toss is touched.
 
-use billing::{RefundOutcome, RefundRequest};
+use billing::{RefundOutcome, RefundRequest, RequestId};
 use chrono::Utc;
 use domain::{Krw, OrderId, RefundBy};
 use lambda_runtime::Diagnostic;
@@ -28,6 +30,7 @@ pub(crate) fn is_admin(payload: &Value) -> bool {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RefundEvent {
     admin: String,
+    request_id: String,
     order_id: String,
     #[serde(default)]
     amount: Option<u64>,
@@ -43,11 +46,13 @@ struct RefundEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum InvalidAdminEvent {
     #[error(
-        "the event is not {{\"admin\":\"refund\",\"orderId\",\"reason\",\"operator\",…}} (unknown or missing fields, wrong types)"
+        "the event is not {{\"admin\":\"refund\",\"requestId\",\"orderId\",\"reason\",\"operator\",…}} (unknown or missing fields, wrong types)"
     )]
     Shape,
     #[error("admin must be \"refund\"")]
     Action,
+    #[error("requestId must be 1 to 64 of A-Z a-z 0-9 . _ : -")]
+    RequestId,
     #[error("orderId is not an order id")]
     OrderId,
     #[error("amount must be a whole number of won from 1 to 100000000, or null")]
@@ -64,6 +69,7 @@ pub(crate) fn parse(payload: Value) -> Result<RefundRequest, InvalidAdminEvent> 
     if event.admin != "refund" {
         return Err(InvalidAdminEvent::Action);
     }
+    let request_id = RequestId::parse(&event.request_id).ok_or(InvalidAdminEvent::RequestId)?;
     let order_id = OrderId::parse(event.order_id).map_err(|_| InvalidAdminEvent::OrderId)?;
     let amount = match event.amount {
         None => None,
@@ -90,6 +96,7 @@ pub(crate) fn parse(payload: Value) -> Result<RefundRequest, InvalidAdminEvent> 
         by: RefundBy::Operator { name: operator },
         end_subscription: event.end_subscription,
         take_back_credits: event.take_back_credits,
+        request_id: Some(request_id),
     })
 }
 
@@ -98,7 +105,7 @@ pub(crate) fn parse(payload: Value) -> Result<RefundRequest, InvalidAdminEvent> 
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AdminReport {
     /// `refunded`, `unknown` (settled later from Toss's record), `refused`, `not_refundable`,
-    /// `no_such_payment`.
+    /// `no_such_payment`, `request_id_reused` (the id named another request; nothing done).
     pub outcome: &'static str,
     pub order_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,6 +182,7 @@ pub(crate) async fn handle(state: &State, payload: Value) -> Result<AdminReport,
             report.refundable = Some(refundable.won());
         }
         RefundOutcome::NoSuchPayment => report.outcome = "no_such_payment",
+        RefundOutcome::RequestIdReused => report.outcome = "request_id_reused",
     }
     Ok(report)
 }
@@ -203,6 +211,7 @@ mod tests {
             }
         );
         assert_eq!(request.end_subscription, Some(false));
+        assert_eq!(request.request_id, RequestId::parse("ticket-1042"));
     }
 
     #[test]
@@ -213,6 +222,11 @@ mod tests {
             parse(event).unwrap_err()
         };
         assert_eq!(with("admin", json!("charge")), InvalidAdminEvent::Action);
+        assert_eq!(with("requestId", json!("")), InvalidAdminEvent::RequestId);
+        assert_eq!(
+            with("requestId", json!("a/b")),
+            InvalidAdminEvent::RequestId
+        );
         assert_eq!(with("orderId", json!("../x")), InvalidAdminEvent::OrderId);
         assert_eq!(with("amount", json!(0)), InvalidAdminEvent::Amount);
         assert_eq!(with("amount", json!(-5)), InvalidAdminEvent::Shape);

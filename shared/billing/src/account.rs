@@ -47,6 +47,8 @@ pub enum ConsumeOutcome {
     NoActiveSubscription,
     /// The subscription was too busy to take the write; nothing changed; try again.
     Busy,
+    /// A statutory withdrawal waits for Toss's answer: nothing can be spent meanwhile.
+    WithdrawalPending,
 }
 
 /// What a cancel or resume request came to.
@@ -134,6 +136,9 @@ impl Billing {
                 }
                 ConsumeWrite::Refused => {
                     let refusal = match self.store.subscription(&sub.id).await? {
+                        // Not remembered under the key: once Toss answers, the same request
+                        // is either spent or refused for good.
+                        Some(s) if s.withdrawal.is_some() => ConsumeOutcome::WithdrawalPending,
                         Some(s) if matches!(s.status, Status::Active | Status::PastDue) => {
                             ConsumeOutcome::Insufficient { credits: s.credits }
                         }

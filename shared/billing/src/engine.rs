@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     AttemptKind, AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease,
-    Plan, Status, Subscription,
+    Plan, RefundBy, Status, Subscription,
 };
 use toss::{ChargeRequest, ErrorClass, Payment};
 use tracing::{error, info, warn};
@@ -65,6 +65,16 @@ pub(crate) enum Settled {
     },
 }
 
+/// What writing a charge's outcome came to.
+enum Written {
+    /// The entry and the subscription's change, together.
+    Applied,
+    /// The subscription no longer expects the attempt: the entry alone.
+    Alone,
+    /// The subscription ended while the charge was in flight: nothing written yet.
+    Ended,
+}
+
 /// Whether to ask Toss first (an attempt that may already have been sent) or charge at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -73,6 +83,10 @@ pub(crate) enum Mode {
 }
 
 const RECORD_RETRIES: usize = 5;
+
+/// The reason sent to Toss with the give-back of a charge approved after the end.
+const GIVE_BACK_REASON: &str =
+    "구독 종료 후 승인된 결제 환불 (charged after the subscription ended)";
 
 impl Billing {
     pub fn new(toss: toss::Client, store: store::Store, settings: Settings) -> Self {
@@ -376,8 +390,8 @@ impl Billing {
         attempt.mark_done(payment_key, approved_at, now);
         let period = attempt.period;
         let plan = self.settings.plan.clone();
-        let applied = self
-            .write_outcome(sub, &mut attempt, owner, |s, _| {
+        let written = self
+            .write_outcome_of(sub, &mut attempt, owner, |s, _| {
                 if s.next_period != period {
                     return false;
                 }
@@ -385,11 +399,47 @@ impl Billing {
                 true
             })
             .await?;
-        if !applied {
-            return Ok(Settled::Anomaly);
+        match written {
+            Written::Applied => {}
+            Written::Alone => return Ok(Settled::Anomaly),
+            Written::Ended => {
+                self.give_back(attempt, owner, now).await?;
+                return Ok(Settled::Anomaly);
+            }
         }
         info!(amount = amount.won(), reconciled, "charge approved");
         Ok(Settled::Charged { amount, reconciled })
+    }
+
+    /// Gives back in full a charge Toss approved for a subscription that had ended while it
+    /// was in flight (a full refund ended it): the `DONE` entry and the claimed refund of all
+    /// of it are written in one transaction, so the give-back can never be lost between two
+    /// writes; Toss is then asked, and an unanswered refund is in the due index for the sweep.
+    async fn give_back(
+        &self,
+        mut attempt: ChargeAttempt,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        error!(order_id = %attempt.order_id, "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
+        let mut refund = self
+            .next_refund(
+                &attempt,
+                attempt.amount,
+                GIVE_BACK_REASON,
+                RefundBy::System,
+                now,
+            )
+            .await?;
+        refund.ends_subscription = false;
+        refund.takes_back_credits = false;
+        attempt.refunded = attempt.amount;
+        self.store
+            .record_attempt_given_back(&attempt, owner, &refund)
+            .await?;
+        let outcome = self.send_refund(refund, Some(attempt.amount), now).await?;
+        info!(order_id = %attempt.order_id, ?outcome, "give-back of a charge approved after the end");
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -465,18 +515,44 @@ impl Billing {
     /// attempt is then recorded alone so the ledger still tells the truth.
     async fn write_outcome(
         &self,
+        sub: Subscription,
+        attempt: &mut ChargeAttempt,
+        owner: &str,
+        change: impl FnMut(&mut Subscription, &mut ChargeAttempt) -> bool,
+    ) -> Result<bool, Error> {
+        Ok(
+            match self.write_outcome_of(sub, attempt, owner, change).await? {
+                Written::Applied => true,
+                Written::Alone => false,
+                Written::Ended => {
+                    // Nothing was charged: the ledger entry alone tells it.
+                    self.store.save_attempt(attempt, owner).await?;
+                    false
+                }
+            },
+        )
+    }
+
+    /// [`write_outcome`](Self::write_outcome), telling apart a subscription that ended while
+    /// the charge was in flight (`Ended`: nothing is written; an ended subscription is never
+    /// revived by a charge, put into dunning by a decline, or held).
+    async fn write_outcome_of(
+        &self,
         mut sub: Subscription,
         attempt: &mut ChargeAttempt,
         owner: &str,
         mut change: impl FnMut(&mut Subscription, &mut ChargeAttempt) -> bool,
-    ) -> Result<bool, Error> {
+    ) -> Result<Written, Error> {
         for _ in 0..RECORD_RETRIES {
+            if sub.status == Status::Canceled {
+                return Ok(Written::Ended);
+            }
             let mut next = sub.clone();
             if !change(&mut next, attempt) {
                 if attempt.status == AttemptStatus::NotCharged {
                     // The change turned the outcome into "nothing charged" (see record_decline).
                     self.store.save_attempt(attempt, owner).await?;
-                    return Ok(false);
+                    return Ok(Written::Alone);
                 }
                 error!(
                     subscription_period = sub.next_period,
@@ -484,10 +560,10 @@ impl Billing {
                     "the subscription no longer expects this attempt; recording the ledger entry alone"
                 );
                 self.store.save_attempt(attempt, owner).await?;
-                return Ok(false);
+                return Ok(Written::Alone);
             }
             match self.store.record_outcome(&mut next, attempt, owner).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => return Ok(Written::Applied),
                 Err(e) if e.is_conflict() => {
                     // Our lease is ours alone, so the subscription must have changed: reload.
                     match self.store.subscription(&sub.id).await? {

@@ -46,7 +46,7 @@ pub use checkout::StartedCheckout;
 pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
 pub use error::Error;
-pub use refund::{Converged, RefundOutcome, RefundRequest};
+pub use refund::{Converged, RefundOutcome, RefundRequest, RequestId};
 pub use register::{Registration, RegistrationOutcome, codes};
 pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};
 pub use summary::Summary;

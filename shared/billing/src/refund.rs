@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptStatus, CancelReason, ChargeAttempt, Krw, OrderId, Refund, RefundBy, RefundStatus,
-    Status, Subscription,
+    AttemptStatus, CancelReason, ChargeAttempt, Krw, OrderId, PaymentKey, Refund, RefundBy,
+    RefundStatus, Status, Subscription,
 };
 use store::RefundWrite;
 use toss::{ErrorClass, Payment};
@@ -33,6 +33,42 @@ pub struct RefundRequest {
     pub end_subscription: Option<bool>,
     /// `None`: the rule (only a full refund of the current period takes its credits back).
     pub take_back_credits: Option<bool>,
+    /// An operator's id for this request: the same id again answers with the refund it
+    /// claimed the first time and claims nothing (an invocation retried after a timeout).
+    pub request_id: Option<RequestId>,
+}
+
+impl RefundRequest {
+    /// What the request asks for, to tell a retry of it from another request under its id.
+    fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{:?}",
+            self.order_id,
+            self.amount
+                .map_or("rest".to_owned(), |a| a.won().to_string()),
+            self.end_subscription,
+            self.take_back_credits
+        )
+    }
+}
+
+/// An operator's refund request id: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn parse(value: &str) -> Option<Self> {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        ok.then(|| Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What a refund came to.
@@ -53,6 +89,8 @@ pub enum RefundOutcome {
     NotRefundable { refundable: Krw },
     /// No paid attempt of ours has this order id.
     NoSuchPayment,
+    /// The request id was used before for another request; nothing was done.
+    RequestIdReused,
 }
 
 /// What a convergence with Toss's record of one payment did.
@@ -83,15 +121,12 @@ impl Billing {
         let Some(payment_key) = attempt.payment_key.clone() else {
             return Ok(RefundOutcome::NoSuchPayment);
         };
+        if let Some(answer) = self.answer_seen_request(request, &attempt, now).await? {
+            return Ok(answer);
+        }
         // Toss's record first: a console refund the ledger lacks is recorded before anything
         // is decided, and its balance is sent along so that Toss refuses a stale cancel.
-        let payment = self
-            .toss
-            .payment(&payment_key)
-            .await
-            .map_err(Error::TossUnavailable)?;
-        self.converge_refunds(&payment, now).await?;
-        self.resend_open(&payment, now).await?;
+        let (_, payment) = self.settle_open(&payment_key, now).await?;
         for _ in 0..WRITE_RETRIES {
             let Some(attempt) = self.paid_attempt(&request.order_id).await? else {
                 return Ok(RefundOutcome::NoSuchPayment);
@@ -114,14 +149,34 @@ impl Billing {
                 .await?;
             refund.ends_subscription = request.end_subscription.unwrap_or(rule);
             refund.takes_back_credits = request.take_back_credits.unwrap_or(rule);
-            match self
-                .store
-                .claim_refund(&refund, attempt.amount, None)
-                .await?
-            {
+            let claimed = match &request.request_id {
+                Some(id) => {
+                    self.store
+                        .claim_requested_refund(
+                            &refund,
+                            attempt.amount,
+                            id.as_str(),
+                            &request.fingerprint(),
+                        )
+                        .await?
+                }
+                None => {
+                    self.store
+                        .claim_refund(&refund, attempt.amount, None)
+                        .await?
+                }
+            };
+            match claimed {
                 RefundWrite::Written => {
                     info!(refund = %refund.key(), amount = amount.won(), "refund claimed");
                     return self.send_refund(refund, payment.balance_amount, now).await;
+                }
+                RefundWrite::RequestSeen => {
+                    // The same request, racing: answer as the one that claimed it.
+                    if let Some(answer) = self.answer_seen_request(request, &attempt, now).await? {
+                        return Ok(answer);
+                    }
+                    continue;
                 }
                 RefundWrite::OverBalance => {
                     return Ok(RefundOutcome::NotRefundable {
@@ -137,10 +192,49 @@ impl Billing {
         ))
     }
 
+    /// A request whose id was used before: the refund it claimed, as it stands now (nothing
+    /// is sent), or `RequestIdReused` when it asked for something else. `None` for a new id.
+    async fn answer_seen_request(
+        &self,
+        request: &RefundRequest,
+        attempt: &ChargeAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefundOutcome>, Error> {
+        let Some(id) = &request.request_id else {
+            return Ok(None);
+        };
+        let Some(seen) = self.store.refund_request(id.as_str()).await? else {
+            return Ok(None);
+        };
+        if seen.fingerprint != request.fingerprint()
+            || seen.subscription_id != attempt.subscription_id
+            || (seen.period, seen.attempt) != (attempt.period, attempt.attempt)
+        {
+            return Ok(Some(RefundOutcome::RequestIdReused));
+        }
+        let refund = self
+            .store
+            .refunds_of(&attempt.subscription_id, seen.period, seen.attempt)
+            .await?
+            .into_iter()
+            .find(|r| r.number == seen.number)
+            .ok_or_else(|| Error::Internal("a refund request without its refund".into()))?;
+        info!(refund = %refund.key(), "a refund request seen before: answered from its refund");
+        if refund.status.is_open() {
+            // Still open: settled from Toss's record now (sent again under its own key if
+            // nobody is sending it), rather than left to the next sweep.
+            if let Err(e) = self.settle_refunds(&attempt.order_id, now).await {
+                warn!(error = %e, "an open refund could not be settled now; the sweep will");
+            }
+        }
+        self.as_settled(refund).await.map(Some)
+    }
+
     /// Settles the open refunds of a paid attempt: Toss's record first (a cancel it has is
     /// recorded), then each refund Toss still does not show is sent again under its own
     /// idempotency key and with Toss's current balance as `refundableAmount`, so that it can
-    /// never apply twice. Returns what each open refund came to.
+    /// never apply twice. Returns what each open refund came to (and the console's cancels
+    /// recorded once a refused one of ours no longer held their amount).
     pub async fn settle_refunds(
         &self,
         order_id: &OrderId,
@@ -153,13 +247,44 @@ impl Billing {
         else {
             return Ok(Vec::new());
         };
+        Ok(self.settle_open(&payment_key, now).await?.0)
+    }
+
+    /// [`settle_refunds`](Self::settle_refunds) of one payment; also returns Toss's record of
+    /// it as it is afterwards (read again when anything was sent meanwhile).
+    async fn settle_open(
+        &self,
+        payment_key: &PaymentKey,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<RefundOutcome>, Payment), Error> {
         let payment = self
             .toss
-            .payment(&payment_key)
+            .payment(payment_key)
             .await
             .map_err(Error::TossUnavailable)?;
-        self.converge_refunds(&payment, now).await?;
-        self.resend_open(&payment, now).await
+        let converged = self.converge_refunds(&payment, now).await?;
+        let mut outcomes = self.resend_open(&payment, now).await?;
+        if outcomes.is_empty() {
+            outcomes.extend(converged.settled.into_iter().map(settled));
+            return Ok((outcomes, payment));
+        }
+        let payment = self
+            .toss
+            .payment(payment_key)
+            .await
+            .map_err(Error::TossUnavailable)?;
+        let released = outcomes
+            .iter()
+            .any(|o| matches!(o, RefundOutcome::Refused { .. }));
+        if !converged.unrecorded.is_empty() && released {
+            // A cancel made in Toss's console could not be recorded while one of our refunds
+            // held its amount; Toss refused ours (the console took the money back first), so
+            // the console's cancel fits now.
+            let again = self.converge_refunds(&payment, now).await?;
+            outcomes.extend(again.recorded.into_iter().map(settled));
+        }
+        outcomes.extend(converged.settled.into_iter().map(settled));
+        Ok((outcomes, payment))
     }
 
     /// Sends again each open refund of the payment's attempt nobody is sending now.
@@ -186,12 +311,15 @@ impl Billing {
             })
             .collect();
         let mut outcomes = Vec::new();
+        // Toss's balance as each one is sent: a refund done before the next lowers it.
+        let mut balance = payment.balance_amount;
         for refund in open {
             warn!(refund = %refund.key(), "an open refund Toss does not show: sent again under its own key");
-            outcomes.push(
-                self.send_refund(refund, payment.balance_amount, now)
-                    .await?,
-            );
+            let outcome = self.send_refund(refund, balance, now).await?;
+            if let RefundOutcome::Refunded { refund, .. } = &outcome {
+                balance = balance.map(|b| Krw::new(b.won().saturating_sub(refund.amount.won())));
+            }
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }
@@ -265,10 +393,9 @@ impl Billing {
                 return Ok(None);
             }
             let reason = cancel.cancel_reason.as_deref().unwrap_or_default();
-            if let Some(ours) = refunds
-                .iter()
-                .find(|r| r.status.is_open() && r.is_named_in(reason))
-            {
+            if let Some(ours) = refunds.iter().find(|r| {
+                r.status.is_open() && r.is_named_in(reason) && r.amount == cancel.cancel_amount
+            }) {
                 let mut ours = ours.clone();
                 ours.mark_done(tx.to_owned(), canceled_at, now);
                 return match self.settle_done(&mut ours, now).await? {
@@ -345,7 +472,13 @@ impl Billing {
         if verdict == Verdict::Unknown {
             warn!(code = ?answer.as_ref().err().and_then(|e| e.code()), "refund outcome unknown; looking the payment up");
             if let Ok(found) = self.toss.payment(&refund.payment_key).await {
+                let nothing_left = found.balance_amount.is_some_and(|b| b.won() == 0);
                 verdict = read_cancel(&Ok(found), &refund);
+                if verdict == Verdict::Unknown && nothing_left {
+                    // Fully cancelled and none of its cancels is ours: the record is final,
+                    // so this refund can never happen (another took the money back first).
+                    verdict = Verdict::Refused("ALREADY_CANCELED_PAYMENT".into());
+                }
             }
         }
         match verdict {
@@ -363,9 +496,10 @@ impl Billing {
             Verdict::Refused(code) => {
                 refund.mark_refused(&code, now);
                 warn!(refund = %refund.key(), code, "Toss refused the refund; its amount is free again");
-                match self.store.settle_refund(&refund, None).await? {
-                    RefundWrite::Written => Ok(RefundOutcome::Refused { refund, code }),
-                    _ => self.as_settled(refund).await,
+                if self.settle_refused(&refund, now).await? {
+                    Ok(RefundOutcome::Refused { refund, code })
+                } else {
+                    self.as_settled(refund).await
                 }
             }
             Verdict::Unknown => {
@@ -377,6 +511,37 @@ impl Billing {
                 }
             }
         }
+    }
+
+    /// Records a refund Toss refused: its amount is free again and, for a withdrawal, the
+    /// subscription is as it was before (its lock lifted; nothing was ended or taken), in one
+    /// write. False when someone else settled it meanwhile.
+    async fn settle_refused(&self, refund: &Refund, now: DateTime<Utc>) -> Result<bool, Error> {
+        for _ in 0..WRITE_RETRIES {
+            let mut sub = self
+                .store
+                .subscription(&refund.subscription_id)
+                .await?
+                .ok_or_else(|| Error::Internal("a refund without its subscription".into()))?;
+            let unlocked = sub.end_withdrawal(&refund.key(), now);
+            match self
+                .store
+                .settle_refund(refund, unlocked.then_some(&mut sub))
+                .await?
+            {
+                RefundWrite::Written => {
+                    if unlocked {
+                        info!(refund = %refund.key(), "the withdrawal was refused by Toss: the subscription goes on as it was");
+                    }
+                    return Ok(true);
+                }
+                RefundWrite::NotOpen | RefundWrite::AlreadyRecorded => return Ok(false),
+                _ => continue,
+            }
+        }
+        Err(Error::Internal(
+            "a refused refund could not be recorded after retries".into(),
+        ))
     }
 
     /// Records a refund Toss did, with the policy steps it carries, in one write. `None` when
@@ -392,8 +557,9 @@ impl Billing {
                 .subscription(&refund.subscription_id)
                 .await?
                 .ok_or_else(|| Error::Internal("a refund without its subscription".into()))?;
+            let unlocked = sub.end_withdrawal(&refund.key(), now);
             let (ended, taken) = self.apply_policy(&mut sub, refund, now);
-            let changed = (ended || taken > 0).then_some(&mut sub);
+            let changed = (unlocked || ended || taken > 0).then_some(&mut sub);
             match self.store.settle_refund(refund, changed).await? {
                 RefundWrite::Written => {
                     info!(refund = %refund.key(), amount = refund.amount.won(), transaction_key = ?refund.transaction_key, "step 1: money back");
@@ -418,6 +584,15 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> (bool, u64) {
         if sub.status == Status::Canceled {
+            return (false, 0);
+        }
+        if (refund.takes_back_credits || refund.ends_subscription)
+            && refund.period + 1 != sub.next_period
+        {
+            // Decided when the refunded period was the current one; a renewal was paid since
+            // (it was in flight when the refund was claimed). Ending now would take the new
+            // period's service and credits without its money back: left for an operator.
+            error!(refund = %refund.key(), refunded_period = refund.period, next_period = sub.next_period, "a refund of a period that is no longer current: the subscription was not ended and no credits were taken");
             return (false, 0);
         }
         let mut taken = 0;
@@ -534,6 +709,15 @@ impl Billing {
     }
 }
 
+/// A refund found done in Toss's record, as an outcome.
+fn settled(refund: Refund) -> RefundOutcome {
+    RefundOutcome::Refunded {
+        refund,
+        ended: false,
+        credits_taken: 0,
+    }
+}
+
 enum Found {
     Settled(Refund),
     Recorded(Refund),
@@ -550,6 +734,17 @@ fn left_to_refund(attempt: &ChargeAttempt, payment: &Payment) -> Krw {
 /// Whether `attempt` paid for the subscription's current period.
 pub(crate) fn is_current_period(sub: &Subscription, attempt: &ChargeAttempt) -> bool {
     sub.status != Status::Canceled && attempt.period + 1 == sub.next_period
+}
+
+/// Codes that refuse our credentials, not the refund.
+fn is_credentials(code: &str) -> bool {
+    matches!(
+        code,
+        "UNAUTHORIZED_KEY"
+            | "INVALID_API_KEY"
+            | "INCORRECT_BASIC_AUTH_FORMAT"
+            | "FORBIDDEN_REQUEST"
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -569,9 +764,10 @@ fn read_cancel(answer: &Result<Payment, toss::Error>, refund: &Refund) -> Verdic
             .iter()
             .filter(|c| c.cancel_status.as_deref().is_none_or(|s| s == "DONE"))
             .find(|c| {
-                c.cancel_reason
-                    .as_deref()
-                    .is_some_and(|r| refund.is_named_in(r))
+                c.cancel_amount == refund.amount
+                    && c.cancel_reason
+                        .as_deref()
+                        .is_some_and(|r| refund.is_named_in(r))
             })
             .and_then(|c| {
                 Some(Verdict::Done {
@@ -584,6 +780,9 @@ fn read_cancel(answer: &Result<Payment, toss::Error>, refund: &Refund) -> Verdic
             .unwrap_or(Verdict::Unknown),
         Err(e) => match (e, e.class()) {
             (_, ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed) => Verdict::Unknown,
+            // Our own key refused (revoked, wrong): no word about this refund; it stays open.
+            (toss::Error::Api { status: 401, .. }, _) => Verdict::Unknown,
+            (toss::Error::Api { code, .. }, _) if is_credentials(code.as_str()) => Verdict::Unknown,
             (toss::Error::Api { code, .. }, _) => Verdict::Refused(code.as_str().to_owned()),
             _ => Verdict::Unknown,
         },

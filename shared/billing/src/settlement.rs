@@ -8,6 +8,10 @@
 //! - Every `DONE` entry of that day must be in Toss's list; one that is not is looked up by order
 //!   id (the list can lag) before it is reported.
 //!
+//! - Every cancel Toss lists under one of our order ids must be in the refund ledger (by its
+//!   `transactionKey`); one that is not is converged from Toss's record of the payment (a
+//!   console refund whose webhook never arrived) before it is reported.
+//!
 //! Everything else is reported, never changed: a payment the ledger does not know, a paid entry
 //! Toss does not have, a different amount or paymentKey, a declined entry Toss has `DONE`. A
 //! failed look-up decides nothing: the check stops with an error and the next run tries again.
@@ -41,6 +45,9 @@ pub enum MismatchKind {
     /// Toss has it `DONE`; the ledger says it was declined or not charged, or it could not be
     /// settled (the entry stays as it was).
     StatusDiffers,
+    /// Toss cancelled (part of) an order of ours; the refund ledger has no such cancel even
+    /// after converging it from Toss's record.
+    RefundMissingInLedger,
 }
 
 impl MismatchKind {
@@ -51,6 +58,7 @@ impl MismatchKind {
             Self::AmountDiffers => "amount_differs",
             Self::PaymentKeyDiffers => "payment_key_differs",
             Self::StatusDiffers => "status_differs",
+            Self::RefundMissingInLedger => "refund_missing_in_ledger",
         }
     }
 }
@@ -70,8 +78,15 @@ pub struct SettlementReport {
     pub day: String,
     /// Approvals Toss listed under our order ids.
     pub toss_approvals: u64,
-    /// Rows of other orders (another shop on the same merchant id, or cancels).
+    /// Rows of other orders (another shop on the same merchant id).
     pub other_rows: u64,
+    /// Cancels Toss listed under our order ids.
+    pub toss_cancels: u64,
+    /// Of those, cancels the refund ledger already had.
+    pub refunds_matched: u64,
+    /// Of those, cancels recorded now from Toss's record (a console refund whose webhook
+    /// never arrived).
+    pub refunds_recorded: u64,
     /// `DONE` ledger entries of the day.
     pub ledger_paid: u64,
     /// Approvals that match their ledger entry.
@@ -133,7 +148,15 @@ impl Billing {
 
         for row in &rows {
             let ours = our_attempt(&row.order_id);
-            if row.status != PaymentStatus::Done || ours.is_none() {
+            if let (PaymentStatus::Canceled | PaymentStatus::PartialCanceled, Some((id, ..))) =
+                (&row.status, &ours)
+            {
+                if self.check_cancel(row, id, now, &mut report).await? {
+                    continue;
+                }
+                // Not one of the payment's cancels: its approval, listed with the status the
+                // payment has now. Compared as an approval.
+            } else if row.status != PaymentStatus::Done || ours.is_none() {
                 report.other_rows += 1;
                 continue;
             }
@@ -197,6 +220,52 @@ impl Billing {
             );
         }
         Ok(report)
+    }
+
+    /// A row of ours with a cancel status: a cancel the refund ledger has (by its
+    /// `transactionKey`), or one of the payment's cancels recorded now from Toss's record, or
+    /// reported. Returns false when the row is none of the payment's cancels (then it is the
+    /// approval, listed with the payment's status now).
+    async fn check_cancel(
+        &self,
+        row: &Transaction,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+        report: &mut SettlementReport,
+    ) -> Result<bool, Error> {
+        if self.store.cancel_recorded(id, &row.transaction_key).await? {
+            report.toss_cancels += 1;
+            report.refunds_matched += 1;
+            return Ok(true);
+        }
+        let payment = self
+            .toss
+            .payment(&row.payment_key)
+            .await
+            .map_err(toss_failure)?;
+        if !payment
+            .cancels
+            .iter()
+            .any(|c| c.transaction_key.as_deref() == Some(row.transaction_key.as_str()))
+        {
+            return Ok(false);
+        }
+        report.toss_cancels += 1;
+        self.converge_refunds(&payment, now).await?;
+        if self.store.cancel_recorded(id, &row.transaction_key).await? {
+            warn!(order_id = %row.order_id, "a cancel Toss lists was not in the refund ledger; recorded from Toss's record");
+            report.refunds_recorded += 1;
+        } else {
+            report.mismatch(
+                MismatchKind::RefundMissingInLedger,
+                &row.order_id,
+                format!(
+                    "Toss cancelled {} KRW; the refund ledger has no such cancel",
+                    row.amount.won()
+                ),
+            );
+        }
+        Ok(true)
     }
 
     /// All of Toss's rows of the day, page by page.

@@ -33,4 +33,11 @@ pub struct Summary {
     /// Age of the oldest of them, in seconds (0 when there is none): over a day means Toss has
     /// not answered for that order for a day; see the README's runbook.
     pub oldest_unknown_age_seconds: u64,
+    /// Open refunds this run settled from Toss's record (done or refused).
+    pub refunds_settled: u64,
+    /// Of those, refunds Toss refused (logged as errors: an operator decides what next).
+    pub refunds_refused: u64,
+    /// Open refunds Toss still gave no answer for: sent again under their own keys, and due
+    /// again at the next run. One that stays open is an operator's (see the README's runbook).
+    pub refunds_open: u64,
 }

@@ -1,7 +1,7 @@
 //! The renewal sweep: page through the due index, and for each due subscription claim →
 //! charge → record, with bounded concurrency, until the work or the time runs out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -15,6 +15,8 @@ use futures::{StreamExt, stream};
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use toss::{ErrorClass, KeyMode};
 use tracing::{error, info, warn};
+
+use store::Due;
 
 use crate::engine::{Mode, Settled};
 use crate::summary::Summary;
@@ -66,6 +68,12 @@ enum Processed {
     /// Not started: the run stopped claiming while this one waited for a Toss slot.
     NotStarted,
     Nothing,
+    /// A paid attempt's open refunds were looked up: this many settled, this many still open.
+    Refunds {
+        settled: u64,
+        open: u64,
+        refused: u64,
+    },
 }
 
 struct Run<'a> {
@@ -83,6 +91,8 @@ struct Run<'a> {
     refused_data: AtomicU64,
     /// Attempts left `UNKNOWN` by this run: order id → when the attempt was claimed.
     unknown_open: Mutex<HashMap<OrderId, DateTime<Utc>>>,
+    /// Payments whose open refunds this run settled already.
+    refund_orders: Mutex<HashSet<OrderId>>,
     started: Instant,
 }
 
@@ -121,6 +131,29 @@ impl Run<'_> {
 }
 
 impl Billing {
+    /// The sweep's turn at one paid attempt's open refunds (the due index surfaces a refund
+    /// Toss has not answered): Toss's record is read and each is settled or sent again under
+    /// its own key (see `settle_refunds`).
+    async fn settle_open_refunds(
+        &self,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Processed, Error> {
+        let outcomes = self.settle_refunds(order_id, now).await?;
+        let count =
+            |f: fn(&crate::RefundOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+        let open = count(|o| matches!(o, crate::RefundOutcome::Unknown { .. }));
+        let refused = count(|o| matches!(o, crate::RefundOutcome::Refused { .. }));
+        if refused > 0 {
+            error!(order_id = %order_id, refused, "Toss refused refunds the sweep sent again; an operator must look");
+        }
+        Ok(Processed::Refunds {
+            settled: outcomes.len() as u64 - open,
+            open,
+            refused,
+        })
+    }
+
     /// Runs one sweep. Returns `Err` when Toss refused us for a reason on our side (nothing
     /// further was claimed and no subscription was changed by that refusal), and
     /// [`Error::SweepIncomplete`] when some subscriptions could not be processed (a table
@@ -141,6 +174,7 @@ impl Billing {
             leased: Mutex::new(Vec::new()),
             refused_data: AtomicU64::new(0),
             unknown_open: Mutex::new(HashMap::new()),
+            refund_orders: Mutex::new(HashSet::new()),
             started: Instant::now(),
         });
 
@@ -175,7 +209,7 @@ impl Billing {
                     return;
                 }
                 match item {
-                    Ok(id) => {
+                    Ok(Due::Subscription(id)) => {
                         run_ref.summary.lock().await.due += 1;
                         // The index holds keys only: act on the subscription as it is now.
                         let result = match run_ref.billing.store.subscription(&id).await {
@@ -184,6 +218,20 @@ impl Billing {
                             Err(e) => Err(e.into()),
                         };
                         run_ref.count(&id, result).await;
+                    }
+                    Ok(Due::Refunds {
+                        subscription,
+                        order_id,
+                    }) => {
+                        // One settlement per payment and run, however many of its refunds
+                        // are open: each is sent with the balance the one before left.
+                        if run_ref.refund_orders.lock().await.insert(order_id.clone()) {
+                            let result = run_ref
+                                .billing
+                                .settle_open_refunds(&order_id, run_ref.now())
+                                .await;
+                            run_ref.count(&subscription, result).await;
+                        }
                     }
                     Err(e) => {
                         // A malformed item (its key is in the error) or a shard that could not
@@ -599,6 +647,15 @@ impl Run<'_> {
                 s.stopped_early = true;
             }
             Ok(Processed::Skipped | Processed::Nothing) => s.skipped += 1,
+            Ok(Processed::Refunds {
+                settled,
+                open,
+                refused,
+            }) => {
+                s.refunds_settled += settled;
+                s.refunds_open += open;
+                s.refunds_refused += refused;
+            }
             Err(Error::OurFault { code }) => {
                 self.abort.store(true, Ordering::SeqCst);
                 drop(s);

@@ -316,6 +316,16 @@ impl Billing {
                     Err(e) => return Err(e.into()),
                 }
             }
+            // Still this subscription's key after every retry: not handled, so the delivery
+            // is released and Toss's retry runs it again (never marked done unrecorded).
+            if self
+                .store
+                .subscription(&id)
+                .await?
+                .is_some_and(|s| s.billing_key.as_ref() == Some(billing_key))
+            {
+                return Err(Error::Store(store::Error::ConditionFailed));
+            }
         }
         info!("a deleted billing key is no subscription's current key; nothing changed");
         Ok(Convergence::NotACurrentKey)

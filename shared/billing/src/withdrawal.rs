@@ -1,16 +1,21 @@
 //! Statutory withdrawal (청약철회, product §11): the latest paid period is refunded in full
 //! when asked within `REFUND_WITHDRAWAL_DAYS` of its charge and none of its credits were used.
 //!
-//! The claim of the refund, taking back the period's credits and ending the subscription are
-//! one transaction, written before Toss is called and conditioned on the subscription not
-//! having changed since it was read (a consumption bumps its version). So a credit spent
-//! concurrently either lands first (and the withdrawal is refused) or finds the subscription
-//! ended (and is refused): never both a refund and a used credit.
+//! The refund is claimed in one transaction with a lock on the subscription (`withdrawal`,
+//! the refund's key), written before Toss is called and conditioned on the subscription not
+//! having changed since it was read (a consumption bumps its version). While the lock is set
+//! no credit can be spent and no renewal claimed (the store's conditions read it), so a
+//! credit spent concurrently either lands first (and the withdrawal is refused) or is refused:
+//! never both a refund and a used credit. The subscription ends and the period's credits are
+//! taken back only once Toss says the money is back (`settle_done`, in the write that records
+//! it); if Toss refuses, the lock is lifted in the write that records the refusal and the
+//! customer keeps the service they paid for. An unanswered refund keeps the lock until Toss's
+//! record settles it (a look-up, the sweep, a webhook).
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{AttemptStatus, CancelReason, ChargeAttempt, Krw, RefundBy, Status, Subscription};
 use store::RefundWrite;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::refund::{RefundOutcome, is_current_period};
 use crate::{Billing, Error};
@@ -32,6 +37,7 @@ pub fn withdrawable(
     now: DateTime<Utc>,
 ) -> Option<Withdrawable> {
     if sub.status != Status::Active
+        || sub.withdrawal.is_some()
         || paid.status != AttemptStatus::Done
         || !is_current_period(sub, paid)
         || paid.refunded.won() > 0
@@ -54,11 +60,21 @@ const WITHDRAW_RETRIES: usize = 8;
 /// What a withdrawal came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WithdrawOutcome {
-    /// Withdrawn (now, or by an earlier request): the subscription as it is now, and the
-    /// refund's outcome when this request made it.
+    /// Withdrawn (now, or by an earlier request): the money is back and the subscription
+    /// ended; the subscription as it is now, and the refund's outcome when this request made
+    /// it.
     Withdrawn {
         subscription: Box<Subscription>,
         refund: Option<Box<RefundOutcome>>,
+    },
+    /// Claimed and sent, but Toss's answer is not known yet (now, or for an earlier request):
+    /// the subscription is locked until Toss's record settles the refund.
+    Pending {
+        subscription: Box<Subscription>,
+    },
+    /// Toss refused the refund (its code): nothing changed, the subscription goes on.
+    Refused {
+        code: String,
     },
     NotWithdrawable,
     NoActiveSubscription,
@@ -76,6 +92,51 @@ impl Billing {
             .latest_paid(sub)
             .await?
             .and_then(|paid| withdrawable(sub, &paid, self.settings.withdrawal_days, now)))
+    }
+
+    /// A withdrawal asked again while its refund waits for Toss: Toss's record is read and
+    /// the refund sent again under its own key if nobody is sending it (a request that died
+    /// after the claim, an answer that was lost), so the lock never waits for the next sweep
+    /// when the customer asks. Answers as the refund now stands.
+    async fn pending_withdrawal(
+        &self,
+        sub: Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<WithdrawOutcome, Error> {
+        let paid = self
+            .store
+            .attempts_for_period(&sub.id, sub.next_period.saturating_sub(1))
+            .await?
+            .into_iter()
+            .find(|a| a.status == AttemptStatus::Done);
+        let outcomes = match paid {
+            Some(paid) => match self.settle_refunds(&paid.order_id, now).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    warn!(error = %e, "a pending withdrawal could not be settled now; the sweep will");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let lock = sub.withdrawal.clone();
+        let subscription = Box::new(self.store.subscription(&sub.id).await?.unwrap_or(sub));
+        let ours = |o: &&RefundOutcome| match o {
+            RefundOutcome::Refunded { refund, .. } | RefundOutcome::Refused { refund, .. } => {
+                Some(refund.key()) == lock
+            }
+            _ => false,
+        };
+        Ok(match outcomes.iter().find(ours) {
+            Some(RefundOutcome::Refused { code, .. }) => {
+                WithdrawOutcome::Refused { code: code.clone() }
+            }
+            _ if subscription.status == Status::Canceled => WithdrawOutcome::Withdrawn {
+                subscription,
+                refund: None,
+            },
+            _ => WithdrawOutcome::Pending { subscription },
+        })
     }
 
     async fn latest_paid(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
@@ -114,6 +175,9 @@ impl Billing {
                     WithdrawOutcome::NoActiveSubscription
                 });
             }
+            if sub.withdrawal.is_some() {
+                return self.pending_withdrawal(sub, now).await;
+            }
             let Some(paid) = self.latest_paid(&sub).await? else {
                 return Ok(WithdrawOutcome::NotWithdrawable);
             };
@@ -144,7 +208,7 @@ impl Billing {
             if payment.balance_amount.is_some_and(|b| b != terms.amount) {
                 return Ok(WithdrawOutcome::NotWithdrawable);
             }
-            let refund = self
+            let mut refund = self
                 .next_refund(
                     &paid,
                     terms.amount,
@@ -153,25 +217,27 @@ impl Billing {
                     now,
                 )
                 .await?;
-            let grant = u64::from(self.settings.plan.credits());
-            let taken = sub.revoke_credits(grant, Some(paid.period), refund.key(), now);
-            sub.cancel(CancelReason::Withdrawn, now);
+            // Steps 2 and 3, applied when Toss says the money is back.
+            refund.ends_subscription = true;
+            refund.takes_back_credits = true;
+            sub.begin_withdrawal(&refund.key(), now);
             match self
                 .store
                 .claim_refund(&refund, paid.amount, Some(&mut sub))
                 .await?
             {
                 RefundWrite::Written => {
-                    info!(refund = %refund.key(), taken, "withdrawal claimed: step 2, the period's credits taken back");
-                    info!(refund = %refund.key(), subscription = %sub.id, "withdrawal claimed: step 3, the subscription ended now");
+                    info!(refund = %refund.key(), "withdrawal claimed: nothing can be spent or charged until Toss answers");
                     let outcome = self.send_refund(refund, Some(terms.amount), now).await?;
-                    if sub.billing_key.is_some() {
-                        self.delete_billing_key_of(&sub.id, now).await?;
-                    }
-                    let subscription = self.store.subscription(&sub.id).await?.unwrap_or(sub);
-                    return Ok(WithdrawOutcome::Withdrawn {
-                        subscription: Box::new(subscription),
-                        refund: Some(Box::new(outcome)),
+                    let subscription =
+                        Box::new(self.store.subscription(&sub.id).await?.unwrap_or(sub));
+                    return Ok(match outcome {
+                        RefundOutcome::Refunded { .. } => WithdrawOutcome::Withdrawn {
+                            subscription,
+                            refund: Some(Box::new(outcome)),
+                        },
+                        RefundOutcome::Refused { code, .. } => WithdrawOutcome::Refused { code },
+                        _ => WithdrawOutcome::Pending { subscription },
                     });
                 }
                 RefundWrite::OverBalance => return Ok(WithdrawOutcome::NotWithdrawable),

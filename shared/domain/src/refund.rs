@@ -15,15 +15,19 @@ pub enum RefundBy {
     Withdrawal,
     /// Someone in Toss's console: found at Toss, recorded here afterwards.
     TossConsole,
+    /// The engine itself: a charge Toss approved for a subscription that had ended meanwhile
+    /// (a full refund landed while its renewal was in flight) is given back in full.
+    System,
 }
 
 impl RefundBy {
-    /// The stored form: `operator:<name>`, `withdrawal`, `toss_console`.
+    /// The stored form: `operator:<name>`, `withdrawal`, `toss_console`, `system`.
     pub fn as_stored(&self) -> String {
         match self {
             Self::Operator { name } => format!("operator:{name}"),
             Self::Withdrawal => "withdrawal".to_owned(),
             Self::TossConsole => "toss_console".to_owned(),
+            Self::System => "system".to_owned(),
         }
     }
 
@@ -31,6 +35,7 @@ impl RefundBy {
         match value {
             "withdrawal" => Some(Self::Withdrawal),
             "toss_console" => Some(Self::TossConsole),
+            "system" => Some(Self::System),
             other => other.strip_prefix("operator:").map(|name| Self::Operator {
                 name: name.to_owned(),
             }),
@@ -248,6 +253,7 @@ mod tests {
         for by in [
             RefundBy::Withdrawal,
             RefundBy::TossConsole,
+            RefundBy::System,
             RefundBy::Operator { name: "a:b".into() },
         ] {
             assert_eq!(RefundBy::parse(&by.as_stored()), Some(by));

@@ -167,6 +167,11 @@ pub struct Subscription {
     /// subscription's item.
     pub pending_credits: Vec<CreditEntry>,
     pub cancel_at_period_end: bool,
+    /// The key of a statutory withdrawal's refund that Toss has not answered yet. While it is
+    /// set no credit can be spent and no renewal claimed; the subscription ends (and its
+    /// credits are taken back) only once Toss says the money is back, and nothing changes if
+    /// Toss refuses (see `billing::withdrawal`).
+    pub withdrawal: Option<String>,
     pub dunning: Option<Dunning>,
     /// Set while an operator must look (see [`Hold`]).
     pub hold: Option<Hold>,
@@ -207,6 +212,7 @@ impl Subscription {
             credits_used_in_period: 0,
             pending_credits: Vec::new(),
             cancel_at_period_end: false,
+            withdrawal: None,
             dunning: None,
             hold: None,
             canceled_at: None,
@@ -411,6 +417,24 @@ impl Subscription {
         self.status == Status::Active
             && self.cancel_at_period_end
             && self.current_period_end.is_some_and(|end| now < end)
+    }
+
+    /// A statutory withdrawal's refund `refund_key` is claimed: until Toss answers, nothing
+    /// may be spent and nothing charged (the store's conditions read this).
+    pub fn begin_withdrawal(&mut self, refund_key: &str, at: DateTime<Utc>) {
+        self.withdrawal = Some(refund_key.to_owned());
+        self.touch(at);
+    }
+
+    /// Toss answered the withdrawal's refund `refund_key` (done or refused): the lock is
+    /// lifted. Returns whether it was this refund's lock.
+    pub fn end_withdrawal(&mut self, refund_key: &str, at: DateTime<Utc>) -> bool {
+        if self.withdrawal.as_deref() != Some(refund_key) {
+            return false;
+        }
+        self.withdrawal = None;
+        self.touch(at);
+        true
     }
 
     /// Takes back a scheduled cancel (see [`resumable`](Self::resumable)).
@@ -623,6 +647,32 @@ mod tests {
                 .all(|e| e.change == CreditChange::Grant)
         );
         assert_eq!(crate::replay_balance(&s.pending_credits), Some(90));
+    }
+
+    #[test]
+    fn a_withdrawal_lock_is_lifted_only_by_its_own_refund_and_changes_nothing_else() {
+        let anchor = kst("2026-01-31T10:00:00+09:00");
+        let mut s = active_since(anchor);
+        let before = s.clone();
+        let at = kst("2026-02-02T10:00:00+09:00");
+        s.begin_withdrawal("refund-X-0-1-1", at);
+        assert_eq!(s.withdrawal.as_deref(), Some("refund-X-0-1-1"));
+        assert!(
+            !s.end_withdrawal("refund-X-0-1-2", at),
+            "another refund's key"
+        );
+        assert!(s.withdrawal.is_some());
+        assert!(s.end_withdrawal("refund-X-0-1-1", at));
+        assert_eq!(s.withdrawal, None);
+        assert_eq!(
+            (s.status, s.credits, s.next_charge_at, s.next_period),
+            (
+                before.status,
+                before.credits,
+                before.next_charge_at,
+                before.next_period
+            )
+        );
     }
 
     #[test]

@@ -190,7 +190,8 @@ impl Store {
                  updated_at = :at",
             )
             .condition_expression(
-                "attribute_exists(pk) AND #status IN (:active, :past_due) AND credits >= :n",
+                "attribute_exists(pk) AND #status IN (:active, :past_due) AND credits >= :n \
+                 AND attribute_not_exists(withdrawal)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":n", n(c.amount))

@@ -7,13 +7,14 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use domain::{ChargeAttempt, CustomerKey, Subscription, SubscriptionId};
+use domain::{ChargeAttempt, CustomerKey, OrderId, Subscription, SubscriptionId};
 
 use crate::item::{
     ATTEMPT_PREFIX, AttemptItem, CUSTOMER_SK, CustomerItem, Item, REDIRECT_SK, RedirectItem,
     SUBSCRIPTION_SK, SubscriptionItem, attempt_period_prefix, attempt_sk, customer_pk, due_pk,
     from_item, item_key, redirect_pk, subscription_pk, to_item,
 };
+use crate::refund::refund_attempt_of;
 use crate::seal::{Sealer, is_sealed};
 use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, SealError, time};
 
@@ -29,15 +30,58 @@ pub struct Store {
 /// Where a page of the due index ends, to start the next one from.
 pub type Cursor = HashMap<String, AttributeValue>;
 
-/// One page of due subscriptions from one shard of the due index.
+/// One page of due work from one shard of the due index.
 #[derive(Debug)]
 pub struct DuePage {
-    /// Each due subscription's id: one malformed key (hand-edited, or written by a bug) is an
-    /// `Err` naming it, and does not hide the rest of the page or of the shard. The index holds
-    /// keys only; read the subscription itself (consistently) before acting on it.
-    pub ids: Vec<Result<SubscriptionId, Error>>,
+    /// Each due item: one malformed key (hand-edited, or written by a bug) is an `Err` naming
+    /// it, and does not hide the rest of the page or of the shard. The index holds keys only;
+    /// read the item itself (consistently) before acting on it.
+    pub ids: Vec<Result<Due, Error>>,
     /// Pass back to [`Store::due_page`] for the next page; `None` at the end of the shard.
     pub next: Option<Cursor>,
+}
+
+/// What the due index says needs the sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// A subscription to charge, end, or clean up.
+    Subscription(SubscriptionId),
+    /// A refund of this paid attempt that Toss has not answered (or that was claimed and
+    /// never sent): settle the attempt's open refunds.
+    Refunds {
+        subscription: SubscriptionId,
+        order_id: OrderId,
+    },
+}
+
+impl Due {
+    /// The subscription the item belongs to.
+    pub fn subscription_id(&self) -> SubscriptionId {
+        match self {
+            Due::Subscription(id) => id.clone(),
+            Due::Refunds { subscription, .. } => subscription.clone(),
+        }
+    }
+}
+
+fn due_of(item: &HashMap<String, AttributeValue>) -> Result<Due, Error> {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    };
+    let id = text("pk")
+        .and_then(|pk| pk.strip_prefix("SUB#"))
+        .and_then(|id| SubscriptionId::parse(id).ok());
+    let due = match (id, text("sk")) {
+        (Some(id), Some(SUBSCRIPTION_SK)) => Some(Due::Subscription(id)),
+        (Some(id), Some(sk)) => refund_attempt_of(sk).map(|(period, attempt)| Due::Refunds {
+            order_id: OrderId::for_attempt(&id, period, attempt),
+            subscription: id,
+        }),
+        _ => None,
+    };
+    due.ok_or_else(|| Error::corrupt(item_key(item), "not a subscription's or a refund's key"))
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -255,7 +299,7 @@ impl Store {
         }
     }
 
-    /// One page of subscriptions due at or before `as_of` from one shard of the due index.
+    /// One page of work due at or before `as_of` from one shard of the due index.
     /// The index is eventually consistent: callers read each subscription and re-check with
     /// conditional writes.
     pub async fn due_page(
@@ -278,18 +322,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::service("Query", e))?;
-        let ids = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                item.get("pk")
-                    .and_then(|pk| pk.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("SUB#"))
-                    .and_then(|id| SubscriptionId::parse(id).ok())
-                    .ok_or_else(|| Error::corrupt(item_key(item), "not a subscription's key"))
-            })
-            .collect();
+        let ids = out.items.unwrap_or_default().iter().map(due_of).collect();
         Ok(DuePage {
             ids,
             next: out.last_evaluated_key,
@@ -371,7 +404,11 @@ impl Store {
     }
 
     /// Overwrites an open attempt, only while `owner` holds its lease.
-    fn put_owned_attempt(&self, attempt: &ChargeAttempt, owner: &str) -> Result<Put, Error> {
+    pub(crate) fn put_owned_attempt(
+        &self,
+        attempt: &ChargeAttempt,
+        owner: &str,
+    ) -> Result<Put, Error> {
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(&AttemptItem::from(attempt))?))
@@ -514,7 +551,8 @@ impl Store {
 
     /// Claims a new attempt for `sub` as the caller read it: the conditional create is the
     /// lock, and in the same transaction the subscription must still be in the status it was
-    /// read in, for the same period, with no cancel at period end. A conflict means the
+    /// read in, for the same period, with no cancel at period end and no statutory withdrawal
+    /// waiting for Toss's answer. A conflict means the
     /// attempt exists already (another worker claimed it, or an earlier run left it) or the
     /// subscription changed since it was read (a cancel saved in between): nothing is written.
     /// Credits consumed meanwhile (they bump the version) do not stop a renewal.
@@ -528,7 +566,8 @@ impl Store {
             .key("pk", s(subscription_pk(&sub.id)))
             .key("sk", s(SUBSCRIPTION_SK))
             .condition_expression(
-                "#status = :status AND next_period = :period AND cancel_at_period_end = :false",
+                "#status = :status AND next_period = :period AND cancel_at_period_end = :false \
+                 AND attribute_not_exists(withdrawal)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(sub.status.as_str()))

@@ -119,6 +119,10 @@ pub(crate) struct SubscriptionItem {
     #[serde(default)]
     pub credits_used_in_period: u64,
     pub cancel_at_period_end: bool,
+    /// A pending statutory withdrawal's refund key. Consumption and the renewal claim are
+    /// conditioned on its absence (credits.rs, dynamo.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dunning_started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +186,7 @@ impl SubscriptionItem {
             credits: sub.credits,
             credits_used_in_period: sub.credits_used_in_period,
             cancel_at_period_end: sub.cancel_at_period_end,
+            withdrawal: sub.withdrawal.clone(),
             dunning_started_at: sub.dunning.as_ref().map(|d| ts(d.started_at)),
             dunning_failed_attempts: sub.dunning.as_ref().map(|d| d.failed_attempts),
             dunning_card_unusable: sub.dunning.as_ref().map(|d| d.card_unusable),
@@ -281,6 +286,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
             credits_used_in_period: item.credits_used_in_period,
             pending_credits: Vec::new(),
             cancel_at_period_end: item.cancel_at_period_end,
+            withdrawal: item.withdrawal,
             dunning,
             hold,
             canceled_at: parse_opt_ts(k, "canceled_at", item.canceled_at.as_deref())?,

@@ -16,10 +16,11 @@
 //! | idempotency key | `USER#<user id>`    | `IDEM#<sha256>`             |
 //! | refund          | `SUB#<id>`          | `RFD#<period>#<n>#<refund>` |
 //! | recorded cancel | `SUB#<id>`          | `RFDTX#<transactionKey>`    |
+//! | refund request  | `RFDREQ#<op's id>`  | `RFDREQ`                    |
 //! | webhook delivery| `WEBHOOK#<id>`      | `WEBHOOK`                   |
 //!
 //! A subscription is in the `due` index (`due_pk`, `due_at`) only while the sweep has
-//! something to do with it; `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
+//! something to do with it, and a refund only while it is open (Toss has not answered); `due_pk` spreads those items over [`DUE_SHARDS`] partitions from
 //! day one, so the read rate is never capped by one hot partition and the shard count never
 //! needs a migration.
 
@@ -36,10 +37,10 @@ mod webhook;
 
 pub use checkout::UserView;
 pub use credits::{ConsumeWrite, Consumption, IDEMPOTENCY_TTL_HOURS, IdempotencyRecord};
-pub use dynamo::{Cursor, DuePage, Store};
+pub use dynamo::{Cursor, Due, DuePage, Store};
 pub use error::Error;
 pub use item::RedirectRecord;
-pub use refund::RefundWrite;
+pub use refund::{OPEN_REFUND_GRACE, RefundRequestRecord, RefundWrite};
 pub use seal::{DataKey, KeyFuture, KeyService, SealError, Sealer, is_sealed};
 pub use settled::SETTLED_INDEX;
 pub use webhook::{CARD_INDEX, WEBHOOK_TTL_DAYS, WebhookClaim};

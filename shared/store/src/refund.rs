@@ -4,6 +4,7 @@
 //! |-----------------|------------|-----------------------------------------------|
 //! | refund          | `SUB#<id>` | `RFD#<period:010>#<attempt:010>#<n:010>`      |
 //! | recorded cancel | `SUB#<id>` | `RFDTX#<Toss transactionKey>`                 |
+//! | operator request| `RFDREQ#<request id>` | `RFDREQ`                          |
 //!
 //! The paid attempt (`CHG#…`) carries `refundable`, what refunds have left of its amount. A
 //! refund is claimed in one transaction with a conditional decrement of it, so two racing
@@ -14,12 +15,13 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use domain::{
-    Krw, OrderId, PaymentKey, Refund, RefundBy, RefundStatus, Subscription, SubscriptionId,
+    ChargeAttempt, Krw, OrderId, PaymentKey, Refund, RefundBy, RefundStatus, Subscription,
+    SubscriptionId,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::{n, s, saved};
-use crate::item::{attempt_sk, from_item, subscription_pk, to_item};
+use crate::item::{attempt_sk, due_pk, due_shard, from_item, subscription_pk, to_item};
 use crate::{Error, Store, time};
 
 const REFUND_PREFIX: &str = "RFD#";
@@ -34,6 +36,41 @@ fn refunds_of_attempt_prefix(period: u32, attempt: u32) -> String {
 
 fn cancel_marker_sk(transaction_key: &str) -> String {
     format!("RFDTX#{transaction_key}")
+}
+
+/// An operator's request ids are one namespace for the whole table: an id used for one
+/// payment is refused for any other.
+fn request_marker_pk(request_id: &str) -> String {
+    format!("RFDREQ#{request_id}")
+}
+
+const REQUEST_MARKER_SK: &str = "RFDREQ";
+
+/// An operator's refund request, remembered with the refund it claimed: the same request id
+/// again is answered from that refund, never claimed twice.
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestMarkerItem {
+    pk: String,
+    sk: String,
+    subscription_id: String,
+    refund_sk: String,
+    period: u32,
+    attempt: u32,
+    number: u32,
+    /// What the request asked for (order, amount, policy), to refuse the id reused for
+    /// another request.
+    fingerprint: String,
+    at: String,
+}
+
+/// The refund an operator's request id claimed, and what that request asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequestRecord {
+    pub subscription_id: SubscriptionId,
+    pub period: u32,
+    pub attempt: u32,
+    pub number: u32,
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,7 +99,16 @@ struct RefundItem {
     canceled_at: Option<String>,
     created_at: String,
     updated_at: String,
+    /// Only while open: the refund sits in the due index, so that the sweep settles it
+    /// (looks it up, sends it again under its own key) even if nobody asks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
 }
+
+/// How long a claimed refund is left to the one sending it before the sweep settles it.
+pub const OPEN_REFUND_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 impl From<&Refund> for RefundItem {
     fn from(r: &Refund) -> Self {
@@ -89,8 +135,25 @@ impl From<&Refund> for RefundItem {
             canceled_at: r.canceled_at.map(time::format),
             created_at: time::format(r.created_at),
             updated_at: time::format(r.updated_at),
+            due_pk: r
+                .status
+                .is_open()
+                .then(|| due_pk(due_shard(&r.subscription_id))),
+            due_at: match r.status {
+                RefundStatus::Claimed => Some(time::format(r.updated_at + OPEN_REFUND_GRACE)),
+                RefundStatus::Unknown => Some(time::format(r.updated_at)),
+                _ => None,
+            },
         }
     }
+}
+
+/// The paid attempt a refund's sort key belongs to: `(period, attempt)`.
+pub(crate) fn refund_attempt_of(sk: &str) -> Option<(u32, u32)> {
+    let mut parts = sk.strip_prefix(REFUND_PREFIX)?.split('#');
+    let period = parts.next()?.parse().ok()?;
+    let attempt = parts.next()?.parse().ok()?;
+    Some((period, attempt))
 }
 
 impl TryFrom<RefundItem> for Refund {
@@ -159,6 +222,8 @@ pub enum RefundWrite {
     NotOpen,
     /// Another transaction touched the same items at the same instant: try again.
     Conflict,
+    /// The operator's request id was used before (see [`Store::refund_request`]).
+    RequestSeen,
 }
 
 impl Store {
@@ -271,6 +336,104 @@ impl Store {
             _ => RefundWrite::SubscriptionChanged,
         })
         .await
+    }
+
+    /// Claims a new refund for an operator's request `request_id` in the same transaction as
+    /// its marker: a request id already used claims nothing (`RequestSeen`).
+    pub async fn claim_requested_refund(
+        &self,
+        refund: &Refund,
+        total: Krw,
+        request_id: &str,
+        fingerprint: &str,
+    ) -> Result<RefundWrite, Error> {
+        let marker = RequestMarkerItem {
+            pk: request_marker_pk(request_id),
+            sk: REQUEST_MARKER_SK.to_owned(),
+            subscription_id: refund.subscription_id.to_string(),
+            refund_sk: refund_sk(refund.period, refund.attempt, refund.number),
+            period: refund.period,
+            attempt: refund.attempt,
+            number: refund.number,
+            fingerprint: fingerprint.to_owned(),
+            at: time::format(refund.created_at),
+        };
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&marker)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::corrupt("(refund request put)", e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder()
+                .update(self.hold_balance(refund, total)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put_refund(refund, RefundCondition::New)?)
+                .build(),
+        ];
+        self.write_refund(&mut items, None, |i| match i {
+            0 => RefundWrite::RequestSeen,
+            1 => RefundWrite::OverBalance,
+            _ => RefundWrite::NumberTaken,
+        })
+        .await
+    }
+
+    /// Whether Toss's cancel `transaction_key` is in the refund ledger.
+    pub async fn cancel_recorded(
+        &self,
+        id: &SubscriptionId,
+        transaction_key: &str,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .get(subscription_pk(id), &cancel_marker_sk(transaction_key))
+            .await?
+            .is_some())
+    }
+
+    /// Records a charge Toss approved for a subscription that had ended meanwhile, together
+    /// with the claimed refund of all of it (the entry's `refundable` already held), under our
+    /// lease: both or neither.
+    pub async fn record_attempt_given_back(
+        &self,
+        attempt: &ChargeAttempt,
+        owner: &str,
+        refund: &Refund,
+    ) -> Result<(), Error> {
+        self.transact_items(vec![
+            TransactWriteItem::builder()
+                .put(self.put_owned_attempt(attempt, owner)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put_refund(refund, RefundCondition::New)?)
+                .build(),
+        ])
+        .await
+    }
+
+    /// The refund an operator's request id claimed, if it was used.
+    pub async fn refund_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<RefundRequestRecord>, Error> {
+        let Some(item) = self
+            .get(request_marker_pk(request_id), REQUEST_MARKER_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let item: RequestMarkerItem = from_item(item)?;
+        let key = format!("{}/{}", item.pk, item.sk);
+        Ok(Some(RefundRequestRecord {
+            subscription_id: SubscriptionId::parse(item.subscription_id)
+                .map_err(|_| Error::corrupt(key, "subscription_id is invalid"))?,
+            period: item.period,
+            attempt: item.attempt,
+            number: item.number,
+            fingerprint: item.fingerprint,
+        }))
     }
 
     /// Records a cancel found at Toss that no ledger entry names (a refund made in Toss's

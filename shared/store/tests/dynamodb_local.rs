@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, BillingKey, ChargeAttempt, CustomerKey, Krw, Lease, Plan,
-    Subscription, SubscriptionId,
+    AttemptKind, AttemptStatus, BillingKey, ChargeAttempt, CustomerKey, Krw, Lease, PaymentKey,
+    Plan, Refund, RefundBy, Subscription, SubscriptionId,
 };
 use store::{Error, RedirectRecord, Store};
 
@@ -351,7 +351,10 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
         let mut cursor = None;
         loop {
             let page = store.due_page(shard, next_month, cursor, 3).await.unwrap();
-            seen.extend(page.ids.into_iter().map(Result::unwrap));
+            seen.extend(page.ids.into_iter().map(|due| match due.unwrap() {
+                store::Due::Subscription(id) => id,
+                other => panic!("only subscriptions are due here: {other:?}"),
+            }));
             cursor = page.next;
             if cursor.is_none() {
                 break;
@@ -648,5 +651,120 @@ async fn a_plaintext_key_from_before_sealing_is_read_and_sealed_at_its_next_writ
     assert!(
         matches!(err, Error::Sealed { .. }),
         "a store without the key service cannot open it: {err:?}"
+    );
+}
+
+/// A paid first month, as the engine records it.
+async fn paid(store: &Store, n: u32, now: DateTime<Utc>) -> (Subscription, ChargeAttempt) {
+    let (mut sub, mut first) = started(store, n, now).await;
+    first.mark_done(PaymentKey::parse(format!("tpay_{n}")).unwrap(), now, now);
+    sub.apply_success(0, now, &Plan::new(Krw::new(3900), "Pro", 30).unwrap());
+    store.record_outcome(&mut sub, &first, "api").await.unwrap();
+    (sub, first)
+}
+
+async fn due_items(store: &Store, as_of: DateTime<Utc>) -> Vec<store::Due> {
+    let mut seen = Vec::new();
+    for shard in store.due_shards() {
+        let page = store.due_page(shard, as_of, None, 100).await.unwrap();
+        seen.extend(page.ids.into_iter().map(Result::unwrap));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn an_open_refund_is_due_for_the_sweep_after_its_grace_and_leaves_the_index_once_settled() {
+    let store = store().await;
+    let now = Utc::now();
+    let (sub, first) = paid(&store, 71, now).await;
+    let mut refund = Refund::claim(
+        sub.id.clone(),
+        0,
+        first.attempt,
+        first.payment_key.clone().unwrap(),
+        1,
+        Krw::new(1000),
+        "고객 요청",
+        RefundBy::Operator {
+            name: "jisoo".into(),
+        },
+        now,
+    );
+    assert_eq!(
+        store
+            .claim_refund(&refund, first.amount, None)
+            .await
+            .unwrap(),
+        store::RefundWrite::Written
+    );
+    let as_refund = store::Due::Refunds {
+        subscription: sub.id.clone(),
+        order_id: first.order_id.clone(),
+    };
+
+    let during_grace = due_items(&store, now + Duration::minutes(1)).await;
+    let after_grace = due_items(&store, now + store::OPEN_REFUND_GRACE).await;
+    refund.mark_unknown(now);
+    store.settle_refund(&refund, None).await.unwrap();
+    let unknown = due_items(&store, now).await;
+    refund.mark_done("tx-71".into(), now, now);
+    store.settle_refund(&refund, None).await.unwrap();
+    let done = due_items(&store, now + Duration::minutes(10)).await;
+
+    assert!(!during_grace.contains(&as_refund), "{during_grace:?}");
+    assert!(after_grace.contains(&as_refund), "{after_grace:?}");
+    assert!(unknown.contains(&as_refund), "an unknown one at once");
+    assert!(!done.contains(&as_refund), "{done:?}");
+    assert!(store.cancel_recorded(&sub.id, "tx-71").await.unwrap());
+}
+
+#[tokio::test]
+async fn an_operator_request_id_claims_one_refund_across_all_payments() {
+    let store = store().await;
+    let now = Utc::now();
+    let (a, first_a) = paid(&store, 72, now).await;
+    let (b, first_b) = paid(&store, 73, now).await;
+    let refund_of = |sub: &Subscription, attempt: &ChargeAttempt| {
+        Refund::claim(
+            sub.id.clone(),
+            0,
+            attempt.attempt,
+            attempt.payment_key.clone().unwrap(),
+            1,
+            Krw::new(1000),
+            "고객 요청",
+            RefundBy::Operator {
+                name: "jisoo".into(),
+            },
+            now,
+        )
+    };
+
+    let first = store
+        .claim_requested_refund(&refund_of(&a, &first_a), first_a.amount, "ticket-9", "fp")
+        .await
+        .unwrap();
+    let other_payment = store
+        .claim_requested_refund(&refund_of(&b, &first_b), first_b.amount, "ticket-9", "fp")
+        .await
+        .unwrap();
+
+    assert_eq!(first, store::RefundWrite::Written);
+    assert_eq!(other_payment, store::RefundWrite::RequestSeen);
+    assert!(
+        store.refunds(&b.id).await.unwrap().is_empty(),
+        "nothing claimed"
+    );
+    let seen = store.refund_request("ticket-9").await.unwrap().unwrap();
+    assert_eq!((seen.subscription_id, seen.number), (a.id.clone(), 1));
+    assert_eq!(
+        store
+            .attempt(&b.id, 0, first_b.attempt)
+            .await
+            .unwrap()
+            .unwrap()
+            .refunded,
+        Krw::new(0),
+        "nothing held"
     );
 }

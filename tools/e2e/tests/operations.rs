@@ -1,6 +1,7 @@
 //! What an operator sees from the real `charge-subscriptions` and `billing-api` binaries under
 //! `cargo lambda watch`: the daily settlement check started by its own schedule's sample event,
-//! and the Embedded Metric Format lines both functions write to stdout after each invocation.
+//! the Embedded Metric Format lines both functions write to stdout after each invocation, and
+//! an operator's refund event invoked twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, Utc};
@@ -94,7 +95,8 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
     );
     let response = watch.http_get("billing-api", &path).await.unwrap();
     assert_eq!(response.location(), Some(SUCCESS_URL), "{response:?}");
-    let sub = store::Store::new(client, table)
+    let store = store::Store::new(client, table);
+    let sub = store
         .user_view("user_e2e_ops")
         .await
         .unwrap()
@@ -159,5 +161,37 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
     assert!(
         !logs.contains("zXLkKEypNArWmo50nX3lmeaxYG5R"),
         "the secret key is never logged"
+    );
+
+    // AND an operator's refund of the first month, invoked twice with one request id (as the
+    // CLI retries after a timeout), refunds once; the id reused for another amount does nothing
+    let first = store.ledger(&sub.id).await.unwrap().remove(0);
+    let mut refund = testkit::event("charge-subscriptions.refund.json").unwrap();
+    refund["orderId"] = json!(first.order_id.as_str());
+    let once = watch.invoke("charge-subscriptions", &refund).await.unwrap();
+    let again = watch.invoke("charge-subscriptions", &refund).await.unwrap();
+    refund["amount"] = json!(2000);
+    let reused = watch.invoke("charge-subscriptions", &refund).await.unwrap();
+    assert_eq!(
+        (&once["outcome"], &once["amount"]),
+        (&json!("refunded"), &json!(1000)),
+        "{once}"
+    );
+    assert_eq!(again["outcome"], "refunded", "{again}");
+    assert_eq!(again["transactionKey"], once["transactionKey"], "{again}");
+    assert_eq!(reused["outcome"], "request_id_reused", "{reused}");
+    let snapshot = sandbox.sandbox().snapshot();
+    let paid = snapshot
+        .payment_by_order_id(first.order_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (paid.cancels, paid.balance_amount),
+        (1, 2900),
+        "one cancel at Toss"
+    );
+    assert_eq!(
+        store.refunds(&sub.id).await.unwrap().len(),
+        1,
+        "one refund in the ledger"
     );
 }

@@ -164,3 +164,51 @@ async fn racing_withdrawals_and_consumptions_never_leave_both_a_refund_and_a_use
         assert_eq!(sub.credits_used_in_period, 0);
     }
 }
+
+#[tokio::test]
+async fn a_withdrawal_toss_refuses_answers_409_and_the_subscription_goes_on_as_it_was() {
+    let api = Api::new().await;
+    let customer = api.subscribe("user_refused").await;
+    let token = api.token("user_refused");
+    api.sandbox.sandbox().set_faults(toss_sandbox::FaultConfig {
+        rules: vec![toss_sandbox::FaultRule {
+            endpoint: Some(toss_sandbox::Endpoint::Cancel),
+            probability: 1.0,
+            times: Some(1),
+            commit: false,
+            customer_key: None,
+            order_id: None,
+            action: toss_sandbox::FaultAction::Error {
+                status: None,
+                code: "REFUND_REJECTED".into(),
+                message: None,
+            },
+        }],
+        ..toss_sandbox::FaultConfig::default()
+    });
+
+    let answer = cancel_with(&api, "user_refused", r#"{"mode":"withdraw"}"#).await;
+    let status = api
+        .call(Method::GET, "/v1/subscription", Some(&token))
+        .await;
+
+    assert_eq!(
+        (answer.status, answer.json["error"]["code"].as_str()),
+        (409, Some("REFUND_REFUSED")),
+        "{}",
+        answer.json
+    );
+    assert!(
+        !answer.json.to_string().contains("REFUND_REJECTED"),
+        "Toss's code stays in the log"
+    );
+    assert_eq!(status.json["status"], "active");
+    assert_eq!(status.json["credits"], 30);
+    assert_eq!(status.json["withdrawalPending"], false);
+    assert!(status.json["card"].is_object(), "{}", status.json);
+    assert_eq!(
+        status.json["withdrawable"]["amount"], 3900,
+        "still withdrawable: the customer may ask again"
+    );
+    assert_eq!(refunds_at_toss(&api, &customer), (0, 0));
+}

@@ -12,6 +12,7 @@ mod lifecycle;
 mod metrics;
 mod refund;
 mod refund_faults;
+mod refund_review;
 mod review;
 mod secret;
 mod settlement;

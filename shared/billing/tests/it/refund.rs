@@ -20,6 +20,7 @@ fn operator_refund(attempt: &ChargeAttempt, amount: Option<u64>) -> RefundReques
         },
         end_subscription: None,
         take_back_credits: None,
+        request_id: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn full_refund(attempt: &ChargeAttempt) -> RefundRequest {
         },
         end_subscription: None,
         take_back_credits: None,
+        request_id: None,
     }
 }
 

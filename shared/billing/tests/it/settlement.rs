@@ -243,3 +243,52 @@ async fn the_sandbox_pages_a_days_transactions_in_tosss_date_format() {
     );
     assert!(none.is_empty(), "nothing approved yesterday: {none:?}");
 }
+
+#[tokio::test]
+async fn a_console_refund_whose_webhook_never_arrived_is_recorded_by_the_check_and_a_second_run_matches_it()
+ {
+    let w = World::new().await;
+    let now = Utc::now();
+    w.subscribe("user_set_console", TestCard::Ok, now).await;
+    let paid = w.ledger("user_set_console").await.remove(0);
+    let payment_key = paid.payment_key.clone().unwrap();
+    // Refunded in Toss's console; no webhook reaches us.
+    w.sandbox
+        .sandbox()
+        .console_cancel(payment_key.as_str(), "고객 변심", Some(900))
+        .unwrap();
+
+    let report = w
+        .billing
+        .settle_day(today(), "settle-console", now)
+        .await
+        .unwrap();
+    let again = w
+        .billing
+        .settle_day(today(), "settle-console-2", now)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (
+            report.toss_cancels,
+            report.refunds_recorded,
+            report.refunds_matched
+        ),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert!(report.mismatches.is_empty(), "{report:?}");
+    assert_eq!((again.refunds_recorded, again.refunds_matched), (0, 1));
+    let sub = w.subscription("user_set_console").await;
+    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].amount.won(), 900);
+    assert_eq!(refunds[0].by, domain::RefundBy::TossConsole);
+    assert_eq!(
+        w.ledger("user_set_console").await[0].refunded.won(),
+        900,
+        "the paid entry's refunded amount follows Toss"
+    );
+    assert_eq!(sub.status, Status::Active, "a partial refund ends nothing");
+}
