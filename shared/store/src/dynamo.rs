@@ -12,9 +12,8 @@ use domain::{ChargeAttempt, CustomerKey, OrderId, Subscription, SubscriptionId};
 use crate::item::{
     ATTEMPT_PREFIX, AttemptItem, CUSTOMER_SK, CustomerItem, Item, REDIRECT_SK, RedirectItem,
     SUBSCRIPTION_SK, SubscriptionItem, attempt_period_prefix, attempt_sk, customer_pk, due_pk,
-    from_item, item_key, redirect_pk, subscription_pk, to_item,
+    from_item, item_key, redirect_pk, refund_attempt_of, subscription_pk, to_item,
 };
-use crate::refund::refund_attempt_of;
 use crate::seal::{Sealer, is_sealed};
 use crate::{DUE_INDEX, DUE_SHARDS, Error, RedirectRecord, SealError, time};
 

@@ -49,6 +49,17 @@ pub(crate) fn due_pk(shard: u32) -> String {
     format!("DUE#{shard:02}")
 }
 
+/// Sort-key prefix of refunds (refund.rs): `RFD#<period:010>#<attempt:010>#<n:010>`.
+pub(crate) const REFUND_PREFIX: &str = "RFD#";
+
+/// The paid attempt a refund's sort key belongs to: `(period, attempt)`.
+pub(crate) fn refund_attempt_of(sk: &str) -> Option<(u32, u32)> {
+    let mut parts = sk.strip_prefix(REFUND_PREFIX)?.split('#');
+    let period = parts.next()?.parse().ok()?;
+    let attempt = parts.next()?.parse().ok()?;
+    Some((period, attempt))
+}
+
 pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, Error> {
     serde_dynamo::to_item(value).map_err(|e| Error::corrupt("(new item)", e.to_string()))
 }

@@ -21,10 +21,10 @@ use domain::{
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::{n, s, saved};
-use crate::item::{attempt_sk, due_pk, due_shard, from_item, subscription_pk, to_item};
+use crate::item::{
+    REFUND_PREFIX, attempt_sk, due_pk, due_shard, from_item, subscription_pk, to_item,
+};
 use crate::{Error, Store, time};
-
-const REFUND_PREFIX: &str = "RFD#";
 
 fn refund_sk(period: u32, attempt: u32, number: u32) -> String {
     format!("{REFUND_PREFIX}{period:010}#{attempt:010}#{number:010}")
@@ -146,14 +146,6 @@ impl From<&Refund> for RefundItem {
             },
         }
     }
-}
-
-/// The paid attempt a refund's sort key belongs to: `(period, attempt)`.
-pub(crate) fn refund_attempt_of(sk: &str) -> Option<(u32, u32)> {
-    let mut parts = sk.strip_prefix(REFUND_PREFIX)?.split('#');
-    let period = parts.next()?.parse().ok()?;
-    let attempt = parts.next()?.parse().ok()?;
-    Some((period, attempt))
 }
 
 impl TryFrom<RefundItem> for Refund {
