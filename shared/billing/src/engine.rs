@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use crate::Error;
 use crate::outcome::{ChargeOutcome, Source, decide};
+use crate::refund::RefundOutcome;
 
 /// Tunables of the engine, read from configuration once per cold start.
 #[derive(Debug, Clone)]
@@ -403,7 +404,8 @@ impl Billing {
             Written::Applied => {}
             Written::Alone => return Ok(Settled::Anomaly),
             Written::Ended => {
-                self.give_back(attempt, owner, now).await?;
+                // Boxed: rare, and its refund future would otherwise grow every settle's.
+                Box::pin(self.give_back(attempt, amount, owner, now)).await?;
                 return Ok(Settled::Anomaly);
             }
         }
@@ -418,18 +420,13 @@ impl Billing {
     async fn give_back(
         &self,
         mut attempt: ChargeAttempt,
+        approved: domain::Krw,
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         error!(order_id = %attempt.order_id, "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
         let mut refund = self
-            .next_refund(
-                &attempt,
-                attempt.amount,
-                GIVE_BACK_REASON,
-                RefundBy::System,
-                now,
-            )
+            .next_refund(&attempt, approved, GIVE_BACK_REASON, RefundBy::System, now)
             .await?;
         refund.ends_subscription = false;
         refund.takes_back_credits = false;
@@ -437,8 +434,17 @@ impl Billing {
         self.store
             .record_attempt_given_back(&attempt, owner, &refund)
             .await?;
-        let outcome = self.send_refund(refund, Some(attempt.amount), now).await?;
-        info!(order_id = %attempt.order_id, ?outcome, "give-back of a charge approved after the end");
+        match self.send_refund(refund, Some(approved), now).await? {
+            RefundOutcome::Refunded { .. } => {
+                info!(order_id = %attempt.order_id, "a charge approved after the end was given back");
+            }
+            RefundOutcome::Unknown { .. } => {
+                warn!(order_id = %attempt.order_id, "a give-back's answer is unknown; the sweep settles it");
+            }
+            other => {
+                error!(order_id = %attempt.order_id, ?other, "a give-back was not refunded; an operator must refund this payment");
+            }
+        }
         Ok(())
     }
 

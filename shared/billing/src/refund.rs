@@ -276,10 +276,10 @@ impl Billing {
         let released = outcomes
             .iter()
             .any(|o| matches!(o, RefundOutcome::Refused { .. }));
-        if !converged.unrecorded.is_empty() && released {
-            // A cancel made in Toss's console could not be recorded while one of our refunds
-            // held its amount; Toss refused ours (the console took the money back first), so
-            // the console's cancel fits now.
+        if released {
+            // A cancel made in Toss's console may not have fit while one of our refunds held
+            // its amount; Toss refused ours (the console took the money back first), so the
+            // console's cancel fits now.
             let again = self.converge_refunds(&payment, now).await?;
             outcomes.extend(again.recorded.into_iter().map(settled));
         }
@@ -316,9 +316,13 @@ impl Billing {
         for refund in open {
             warn!(refund = %refund.key(), "an open refund Toss does not show: sent again under its own key");
             let outcome = self.send_refund(refund, balance, now).await?;
-            if let RefundOutcome::Refunded { refund, .. } = &outcome {
-                balance = balance.map(|b| Krw::new(b.won().saturating_sub(refund.amount.won())));
-            }
+            let RefundOutcome::Refunded { refund, .. } = &outcome else {
+                // The balance after this one is not known: the others wait for the next
+                // look-up rather than be sent with a balance Toss would refuse for good.
+                outcomes.push(outcome);
+                break;
+            };
+            balance = balance.map(|b| Krw::new(b.won().saturating_sub(refund.amount.won())));
             outcomes.push(outcome);
         }
         Ok(outcomes)
@@ -393,9 +397,13 @@ impl Billing {
                 return Ok(None);
             }
             let reason = cancel.cancel_reason.as_deref().unwrap_or_default();
-            if let Some(ours) = refunds.iter().find(|r| {
-                r.status.is_open() && r.is_named_in(reason) && r.amount == cancel.cancel_amount
-            }) {
+            if let Some(ours) = refunds
+                .iter()
+                .find(|r| r.status.is_open() && r.is_named_in(reason))
+            {
+                if ours.amount != cancel.cancel_amount {
+                    error!(refund = %ours.key(), ours = ours.amount.won(), toss = cancel.cancel_amount.won(), "Toss cancelled another amount than this refund asked; settled as Toss's cancel, an operator must look");
+                }
                 let mut ours = ours.clone();
                 ours.mark_done(tx.to_owned(), canceled_at, now);
                 return match self.settle_done(&mut ours, now).await? {
@@ -764,10 +772,9 @@ fn read_cancel(answer: &Result<Payment, toss::Error>, refund: &Refund) -> Verdic
             .iter()
             .filter(|c| c.cancel_status.as_deref().is_none_or(|s| s == "DONE"))
             .find(|c| {
-                c.cancel_amount == refund.amount
-                    && c.cancel_reason
-                        .as_deref()
-                        .is_some_and(|r| refund.is_named_in(r))
+                c.cancel_reason
+                    .as_deref()
+                    .is_some_and(|r| refund.is_named_in(r))
             })
             .and_then(|c| {
                 Some(Verdict::Done {

@@ -213,7 +213,9 @@ impl Billing {
                         run_ref.summary.lock().await.due += 1;
                         // The index holds keys only: act on the subscription as it is now.
                         let result = match run_ref.billing.store.subscription(&id).await {
-                            Ok(Some(sub)) => run_ref.billing.process(run_ref, sub).await,
+                            // Boxed: a charge's future is large; each item's is built on the
+                            // heap instead of being moved through the stack (debug builds).
+                            Ok(Some(sub)) => Box::pin(run_ref.billing.process(run_ref, sub)).await,
                             Ok(None) => Ok(Processed::Skipped),
                             Err(e) => Err(e.into()),
                         };
@@ -226,10 +228,14 @@ impl Billing {
                         // One settlement per payment and run, however many of its refunds
                         // are open: each is sent with the balance the one before left.
                         if run_ref.refund_orders.lock().await.insert(order_id.clone()) {
-                            let result = run_ref
-                                .billing
-                                .settle_open_refunds(&order_id, run_ref.now())
-                                .await;
+                            // Boxed: the refund path's future is large, and the sweep's
+                            // stream would otherwise carry it inline for every item.
+                            let result = Box::pin(
+                                run_ref
+                                    .billing
+                                    .settle_open_refunds(&order_id, run_ref.now()),
+                            )
+                            .await;
                             run_ref.count(&subscription, result).await;
                         }
                     }
@@ -295,7 +301,7 @@ impl Billing {
             };
             info!(subscription = %id, "revisiting an attempt whose lease has expired");
             run.summary.lock().await.skipped -= 1;
-            let result = self.process(run, sub).await;
+            let result = Box::pin(self.process(run, sub)).await;
             run.count(&id, result).await;
         }
     }

@@ -229,6 +229,13 @@ impl Billing {
                 RefundWrite::Written => {
                     info!(refund = %refund.key(), "withdrawal claimed: nothing can be spent or charged until Toss answers");
                     let outcome = self.send_refund(refund, Some(terms.amount), now).await?;
+                    if matches!(outcome, RefundOutcome::Refused { .. }) {
+                        // Refused because another cancel (in Toss's console) took the money
+                        // first, say: that cancel fits the ledger now ours is released.
+                        if let Err(e) = self.settle_refunds(&paid.order_id, now).await {
+                            warn!(error = %e, "a refused withdrawal's payment could not be converged now; the settlement check will");
+                        }
+                    }
                     let subscription =
                         Box::new(self.store.subscription(&sub.id).await?.unwrap_or(sub));
                     return Ok(match outcome {
@@ -236,6 +243,15 @@ impl Billing {
                             subscription,
                             refund: Some(Box::new(outcome)),
                         },
+                        // Ended all the same: a console refund of the period was recorded.
+                        RefundOutcome::Refused { .. }
+                            if subscription.status == Status::Canceled =>
+                        {
+                            WithdrawOutcome::Withdrawn {
+                                subscription,
+                                refund: None,
+                            }
+                        }
                         RefundOutcome::Refused { code, .. } => WithdrawOutcome::Refused { code },
                         _ => WithdrawOutcome::Pending { subscription },
                     });

@@ -452,3 +452,61 @@ async fn a_pending_withdrawal_asked_again_once_toss_is_back_is_settled_at_once_a
     assert_eq!(w.store.refunds(&sub.id).await.unwrap().len(), 1);
     assert_eq!(w.live_billing_keys(customer), 0);
 }
+
+/// The merchant refunds the payment in Toss's console while the customer's withdrawal is on
+/// its way to Toss: Toss refuses ours (the money is back already), and the console's cancel,
+/// which did not fit while ours held the amount, is recorded at once: the customer is told
+/// the subscription ended with the money back, not "refused".
+#[tokio::test]
+async fn a_console_refund_that_beat_a_withdrawal_to_toss_ends_the_subscription_with_the_money_back()
+{
+    let w = World::new().await;
+    let customer = "user_wd_console";
+    w.subscribe(customer, TestCard::Ok, Utc::now()).await;
+    let paid = w.ledger(customer).await.remove(0);
+    let mut latency = BTreeMap::new();
+    latency.insert(Endpoint::Cancel, Latency::Fixed { ms: 2000 });
+    w.sandbox.sandbox().set_faults(FaultConfig {
+        latency: toss_sandbox::faults::LatencyConfig {
+            default: None,
+            endpoints: latency,
+        },
+        rules: vec![],
+    });
+
+    let user = user_of(customer);
+    let (outcome, ()) = tokio::join!(w.billing.withdraw(&user, Utc::now()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        w.sandbox
+            .sandbox()
+            .console_cancel(
+                paid.payment_key.as_ref().unwrap().as_str(),
+                "전액 환불",
+                None,
+            )
+            .unwrap();
+    });
+
+    let outcome = outcome.unwrap();
+    assert!(
+        matches!(&outcome, WithdrawOutcome::Withdrawn { subscription, .. } if subscription.status == Status::Canceled),
+        "{outcome:?}"
+    );
+    let sub = w.subscription(customer).await;
+    assert_eq!(sub.withdrawal, None, "no lock left");
+    assert_eq!(sub.credits, 0);
+    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let shape: Vec<(&str, String)> = refunds
+        .iter()
+        .map(|r| (r.status.as_str(), r.by.as_stored()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("REFUSED", "withdrawal".to_owned()),
+            ("DONE", "toss_console".to_owned())
+        ]
+    );
+    assert_eq!(w.ledger(customer).await[0].refunded, Krw::new(3900));
+    assert_eq!(money_at_toss(&w, customer), (3900, 3900), "refunded once");
+}
