@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use domain::{AuthKey, CheckoutState, CustomerKey, CustomerName, Email};
+use domain::{AuthKey, CheckoutState, CustomerKey, CustomerName, Email, PaymentsCursor};
 
 /// Longest query string accepted (authKey ≤300 + customerKey ≤50 + e-mail/name ≤100 each,
 /// percent-encoded, plus whatever the app's own success URL carries).
@@ -134,7 +134,7 @@ impl FailQuery {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct PaymentsQuery {
     pub limit: u32,
-    pub after: Option<(u32, u32)>,
+    pub after: Option<PaymentsCursor>,
 }
 
 impl PaymentsQuery {
@@ -152,17 +152,30 @@ impl PaymentsQuery {
         let after = p
             .optional("cursor")?
             .map(|v| {
-                v.split_once('.')
-                    .and_then(|(a, b)| Some((small_number(a)?, small_number(b)?)))
-                    .ok_or_else(|| QueryError::Invalid("cursor is not one this API gave".into()))
+                let parts: Option<Vec<u32>> = v.split('.').map(small_number).collect();
+                match parts.as_deref() {
+                    Some(&[subscription, period, attempt]) => Some(PaymentsCursor {
+                        subscription,
+                        after: Some((period, attempt)),
+                    }),
+                    // A cursor given before payments spanned subscriptions: the newest one.
+                    Some(&[period, attempt]) => Some(PaymentsCursor {
+                        subscription: u32::MAX,
+                        after: Some((period, attempt)),
+                    }),
+                    _ => None,
+                }
+                .ok_or_else(|| QueryError::Invalid("cursor is not one this API gave".into()))
             })
             .transpose()?;
         Ok(Self { limit, after })
     }
 
-    /// The `nextCursor` for a page ending at `(period, attempt)`.
-    pub(crate) fn cursor(after: (u32, u32)) -> String {
-        format!("{}.{}", after.0, after.1)
+    /// The `nextCursor` for a page ending where `next` says: `<subscription>.<period>.<attempt>`
+    /// (a subscription started at its newest payment is after the greatest key).
+    pub(crate) fn cursor(next: PaymentsCursor) -> String {
+        let (period, attempt) = next.after.unwrap_or((u32::MAX, u32::MAX));
+        format!("{}.{period}.{attempt}", next.subscription)
     }
 }
 

@@ -3,7 +3,7 @@
 //! id; nothing here takes a customer key or subscription id from a request.
 
 use chrono::{DateTime, Utc};
-use domain::{ChargeAttempt, Status, Subscription};
+use domain::{ChargeAttempt, PaymentsCursor, Status, Subscription};
 use sha2::{Digest, Sha256};
 use store::{ConsumeWrite, Consumption, UserView};
 use tracing::{info, warn};
@@ -69,8 +69,8 @@ pub enum ChangeOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentsPage {
     pub payments: Vec<ChargeAttempt>,
-    /// Where the next page starts (the last payment's period and attempt).
-    pub next: Option<(u32, u32)>,
+    /// Where the next page starts.
+    pub next: Option<PaymentsCursor>,
 }
 
 /// Transaction conflicts on one subscription are retried this many times.
@@ -337,15 +337,58 @@ impl Billing {
         &self,
         user_id: &str,
         limit: u32,
-        after: Option<(u32, u32)>,
+        after: Option<PaymentsCursor>,
     ) -> Result<PaymentsPage, Error> {
-        let Some(sub) = self.store.user_view(user_id).await?.subscription else {
+        // Every subscription the user ever started, newest first: a user who resubscribed
+        // sees the earlier subscription's payments after the current one's.
+        let ids = self.store.user_subscription_ids(user_id).await?;
+        let Some(newest) = ids.len().checked_sub(1) else {
             return Ok(PaymentsPage {
                 payments: Vec::new(),
                 next: None,
             });
         };
-        let (payments, next) = self.store.attempts_page(&sub.id, limit, after).await?;
-        Ok(PaymentsPage { payments, next })
+        let (mut index, mut from) = match after {
+            // A cursor naming no subscription of the user's (one from before the list, say)
+            // starts at the newest.
+            Some(c) => (
+                usize::try_from(c.subscription)
+                    .ok()
+                    .filter(|i| *i <= newest)
+                    .unwrap_or(newest),
+                c.after,
+            ),
+            None => (newest, None),
+        };
+        let mut payments = Vec::new();
+        while let Some(id) = ids.get(index) {
+            let room = limit.saturating_sub(u32::try_from(payments.len()).unwrap_or(u32::MAX));
+            let (page, next) = self.store.attempts_page(id, room, from).await?;
+            payments.extend(page);
+            let cursor = |subscription: usize, after| PaymentsCursor {
+                subscription: u32::try_from(subscription).unwrap_or(u32::MAX),
+                after,
+            };
+            if let Some(next) = next {
+                return Ok(PaymentsPage {
+                    payments,
+                    next: Some(cursor(index, Some(next))),
+                });
+            }
+            let Some(older) = index.checked_sub(1) else {
+                break;
+            };
+            if payments.len() >= limit as usize {
+                return Ok(PaymentsPage {
+                    payments,
+                    next: Some(cursor(older, None)),
+                });
+            }
+            (index, from) = (older, None);
+        }
+        Ok(PaymentsPage {
+            payments,
+            next: None,
+        })
     }
 }

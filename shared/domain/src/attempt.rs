@@ -236,6 +236,15 @@ impl ChargeAttempt {
     }
 }
 
+/// A place in a user's payments, newest first: the subscription (its position among the
+/// user's subscriptions, oldest = 0) and the last payment shown of it (`period`, `attempt`),
+/// or `None` to start at its newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentsCursor {
+    pub subscription: u32,
+    pub after: Option<(u32, u32)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ mod plan;
 mod refund;
 mod subscription;
 
-pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease};
+pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease, PaymentsCursor};
 pub use checkout::{CUSTOMER_KEY_ENTROPY, Checkout, CheckoutRefusal, CheckoutState, STATE_ENTROPY};
 pub use contact::{ContactError, CustomerName, Email};
 pub use credits::{CreditChange, CreditEntry, replay_balance};

@@ -9,7 +9,7 @@
 //! 30 minutes are over; until TTL removes it, `expires_at` is what the condition checks.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use domain::{Checkout, CustomerKey, Subscription, SubscriptionId};
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,10 @@ struct UserItem {
     /// The user's latest subscription, set in the transaction that starts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     subscription_id: Option<String>,
+    /// Every subscription the user started, oldest first (appended in the same transaction);
+    /// a user item written before this list existed has only `subscription_id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    subscription_ids: Vec<String>,
 }
 
 /// What the table knows about a signed-in user: one read for the pointer, one for the
@@ -92,6 +96,7 @@ impl Store {
             customer_key: candidate.to_string(),
             created_at: time::format(now),
             subscription_id: None,
+            subscription_ids: Vec::new(),
         };
         let put = Put::builder()
             .table_name(&self.table)
@@ -132,6 +137,27 @@ impl Store {
         })
     }
 
+    /// Every subscription the user started, oldest first (one read). Subscriptions started
+    /// before the user item kept the list are not in it, except the latest.
+    pub async fn user_subscription_ids(&self, user_id: &str) -> Result<Vec<SubscriptionId>, Error> {
+        let Some(item) = self.get(user_pk(user_id), USER_SK).await? else {
+            return Ok(Vec::new());
+        };
+        let user: UserItem = from_item(item)?;
+        let mut ids = user.subscription_ids;
+        if let Some(latest) = user.subscription_id
+            && !ids.contains(&latest)
+        {
+            ids.push(latest);
+        }
+        ids.into_iter()
+            .map(|id| {
+                SubscriptionId::parse(id)
+                    .map_err(|_| Error::corrupt(user.pk.clone(), "subscription_ids is invalid"))
+            })
+            .collect()
+    }
+
     /// The write that points the user at a subscription it just started (in that start's
     /// transaction). It never moves a user to another customer key.
     pub(crate) fn point_user_to(
@@ -146,11 +172,15 @@ impl Store {
             .key("pk", s(user_pk(user_id)))
             .key("sk", s(USER_SK))
             .update_expression(
-                "SET customer_key = :ck, subscription_id = :id,                  created_at = if_not_exists(created_at, :at)",
+                "SET customer_key = :ck, subscription_id = :id, \
+                 subscription_ids = list_append(if_not_exists(subscription_ids, :none), :ids), \
+                 created_at = if_not_exists(created_at, :at)",
             )
             .condition_expression("attribute_not_exists(pk) OR customer_key = :ck")
             .expression_attribute_values(":ck", s(customer_key.to_string()))
             .expression_attribute_values(":id", s(id.to_string()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":ids", AttributeValue::L(vec![s(id.to_string())]))
             .expression_attribute_values(":at", s(time::format(at)))
             .build()
             .map_err(|e| Error::corrupt("(user update)", e.to_string()))?;

@@ -439,3 +439,71 @@ async fn one_user_can_never_read_spend_cancel_or_resume_another_users_subscripti
     );
     assert_eq!(api.subscription("user_alice").await.credits, 29);
 }
+
+#[tokio::test]
+async fn a_user_who_subscribed_again_sees_the_earlier_subscriptions_payments_after_the_current_ones()
+ {
+    let api = Api::new().await;
+    api.subscribe("user_again").await;
+    let token = api.token("user_again");
+    let first = api.subscription("user_again").await;
+    let withdrawn = api
+        .send(
+            Method::POST,
+            "/v1/subscription/cancel",
+            Some(&token),
+            &[("content-type", "application/json")],
+            Some(br#"{"mode":"withdraw"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.json);
+    api.subscribe("user_again").await;
+    let second = api.subscription("user_again").await;
+    api.sweep(second.next_charge_at.unwrap() + Duration::hours(1))
+        .await;
+
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/payments?limit=1&cursor={c}"),
+            None => "/v1/payments?limit=1".to_owned(),
+        };
+        let page = api.call(Method::GET, &path, Some(&token)).await;
+        assert_eq!(page.status, 200, "{}", page.json);
+        pages.extend(page.json["payments"].as_array().unwrap().clone());
+        match page.json["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages.len() < 10, "paging ends");
+    }
+    let whole = api
+        .call(Method::GET, "/v1/payments?limit=100", Some(&token))
+        .await;
+
+    let shown: Vec<(String, u64, String)> = pages
+        .iter()
+        .map(|p| {
+            (
+                p["orderId"].as_str().unwrap().to_owned(),
+                p["period"].as_u64().unwrap(),
+                p["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let of = |sub: &domain::Subscription, period: u32| {
+        domain::OrderId::for_attempt(&sub.id, period, 1).to_string()
+    };
+    assert_eq!(
+        shown,
+        [
+            (of(&second, 1), 1, "DONE".to_owned()),
+            (of(&second, 0), 0, "DONE".to_owned()),
+            (of(&first, 0), 0, "CANCELED".to_owned()),
+        ],
+        "newest first, the earlier subscription's refunded payment last"
+    );
+    assert_eq!(whole.json["payments"].as_array().unwrap().len(), 3);
+    assert_eq!(whole.json["nextCursor"], serde_json::Value::Null);
+}

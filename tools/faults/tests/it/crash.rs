@@ -238,3 +238,119 @@ async fn four_sweep_processes_at_once_over_the_same_due_set_and_the_same_event_t
     );
     w.assert_no_secrets_in(&texts).await;
 }
+
+/// Refunds the sweep settles (open ones in the due index) with the process killed with SIGKILL
+/// before the cancel is sent and after Toss answered it: the next sweep settles each once.
+#[tokio::test]
+async fn a_sweep_killed_while_settling_open_refunds_is_repaired_by_the_next_sweep_without_a_double_refund()
+ {
+    const CUSTOMERS: usize = 4;
+    for point in ["before_refund_cancel", "after_refund_answer"] {
+        let w = World::new().await;
+        let start = Utc::now();
+        let customers = w.subscribe_many("user_rk", CUSTOMERS, start).await;
+        // Each operator refund's answer is a 5xx: left UNKNOWN, its amount held, due at once.
+        w.sandbox.sandbox().set_faults(FaultConfig {
+            rules: vec![toss_sandbox::FaultRule {
+                endpoint: Some(Endpoint::Cancel),
+                probability: 1.0,
+                times: Some(CUSTOMERS as u32),
+                commit: false,
+                customer_key: None,
+                order_id: None,
+                action: crate::world::error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+            }],
+            ..FaultConfig::default()
+        });
+        for customer in &customers {
+            let sub = w.subscription(customer).await;
+            let paid = w.store.ledger(&sub.id).await.unwrap().remove(0);
+            let outcome = w
+                .billing
+                .refund(
+                    &billing::RefundRequest {
+                        order_id: paid.order_id.clone(),
+                        amount: None,
+                        reason: "고객 요청".into(),
+                        by: domain::RefundBy::Operator {
+                            name: "jisoo".into(),
+                        },
+                        end_subscription: None,
+                        take_back_credits: None,
+                        request_id: None,
+                    },
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(outcome, billing::RefundOutcome::Unknown { .. }),
+                "{outcome:?}"
+            );
+        }
+        w.sandbox.sandbox().set_faults(FaultConfig::default());
+        let as_of = Utc::now() + Duration::minutes(1);
+
+        let mut worker = Worker::spawn(&w, as_of, "killed-refunds", Some(point));
+        worker
+            .wait_for_log(&format!("FAILPOINT {point} reached"))
+            .await;
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        worker.kill_9().await;
+        let worker_logs = worker.logs();
+        let refunded_by_dead = w.snapshot().counters.canceled_amount;
+        let next = w.sweep(as_of).await;
+        let again = w.sweep(as_of + Duration::minutes(10)).await;
+
+        let snapshot = w.snapshot();
+        for customer in &customers {
+            let sub = w.subscription(customer).await;
+            let paid = w.store.ledger(&sub.id).await.unwrap().remove(0);
+            let at_toss = snapshot
+                .payment_by_order_id(paid.order_id.as_str())
+                .unwrap();
+            assert_eq!(
+                (at_toss.cancels, at_toss.balance_amount),
+                (1, 0),
+                "{point}: {customer} refunded once at Toss"
+            );
+            let refunds = w.store.refunds(&sub.id).await.unwrap();
+            assert_eq!(refunds.len(), 1, "{point}: {refunds:#?}");
+            assert_eq!(refunds[0].status, domain::RefundStatus::Done, "{point}");
+            assert_eq!(paid.refunded, paid.amount, "{point}");
+            let keys: std::collections::BTreeSet<_> = snapshot
+                .idempotency
+                .iter()
+                .filter(|i| i.endpoint == Endpoint::Cancel)
+                .filter(|i| i.idempotency_key.contains(paid.order_id.as_str()))
+                .map(|i| i.idempotency_key.clone())
+                .collect();
+            assert_eq!(keys.len(), 1, "{point}: one key per refund: {keys:?}");
+        }
+        assert_eq!(
+            snapshot.counters.canceled_amount,
+            3900 * CUSTOMERS as i64,
+            "{point}: never refunded twice"
+        );
+        if point == "after_refund_answer" {
+            assert!(refunded_by_dead > 0, "Toss refunded before the kill");
+        } else {
+            assert_eq!(refunded_by_dead, 0, "nothing was sent before the kill");
+        }
+        assert_eq!(next.refunds_open, 0, "{point}: {next:?}");
+        assert_eq!(
+            (again.refunds_settled, again.refunds_open),
+            (0, 0),
+            "{point}: nothing left open"
+        );
+        eprintln!(
+            "SIGKILL {point}: {CUSTOMERS} open refunds; the dead sweep got {refunded_by_dead} KRW refunded at Toss and recorded none; the next sweep settled {} ({} refused, {} open); Toss refunded {} KRW in all",
+            next.refunds_settled,
+            next.refunds_refused,
+            next.refunds_open,
+            snapshot.counters.canceled_amount
+        );
+        w.assert_no_secrets_in(&[&worker_logs, &captured_logs()])
+            .await;
+    }
+}
