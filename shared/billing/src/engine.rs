@@ -3,14 +3,13 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     AttemptKind, AttemptStatus, CancelReason, ChargeAttempt, DeclineKind, DunningPolicy, Lease,
-    Plan, RefundBy, Status, Subscription,
+    Plan, Status, Subscription,
 };
 use toss::{ChargeRequest, ErrorClass, Payment};
 use tracing::{error, info, warn};
 
 use crate::Error;
 use crate::outcome::{ChargeOutcome, Source, decide};
-use crate::refund::RefundOutcome;
 
 /// Tunables of the engine, read from configuration once per cold start.
 #[derive(Debug, Clone)]
@@ -84,10 +83,6 @@ pub(crate) enum Mode {
 }
 
 const RECORD_RETRIES: usize = 5;
-
-/// The reason sent to Toss with the give-back of a charge approved after the end.
-const GIVE_BACK_REASON: &str =
-    "구독 종료 후 승인된 결제 환불 (charged after the subscription ended)";
 
 impl Billing {
     pub fn new(toss: toss::Client, store: store::Store, settings: Settings) -> Self {
@@ -411,41 +406,6 @@ impl Billing {
         }
         info!(amount = amount.won(), reconciled, "charge approved");
         Ok(Settled::Charged { amount, reconciled })
-    }
-
-    /// Gives back in full a charge Toss approved for a subscription that had ended while it
-    /// was in flight (a full refund ended it): the `DONE` entry and the claimed refund of all
-    /// of it are written in one transaction, so the give-back can never be lost between two
-    /// writes; Toss is then asked, and an unanswered refund is in the due index for the sweep.
-    async fn give_back(
-        &self,
-        mut attempt: ChargeAttempt,
-        approved: domain::Krw,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        error!(order_id = %attempt.order_id, "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
-        let mut refund = self
-            .next_refund(&attempt, approved, GIVE_BACK_REASON, RefundBy::System, now)
-            .await?;
-        refund.ends_subscription = false;
-        refund.takes_back_credits = false;
-        attempt.refunded = attempt.amount;
-        self.store
-            .record_attempt_given_back(&attempt, owner, &refund)
-            .await?;
-        match self.send_refund(refund, Some(approved), now).await? {
-            RefundOutcome::Refunded { .. } => {
-                info!(order_id = %attempt.order_id, "a charge approved after the end was given back");
-            }
-            RefundOutcome::Unknown { .. } => {
-                warn!(order_id = %attempt.order_id, "a give-back's answer is unknown; the sweep settles it");
-            }
-            other => {
-                error!(order_id = %attempt.order_id, ?other, "a give-back was not refunded; an operator must refund this payment");
-            }
-        }
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

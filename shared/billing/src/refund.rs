@@ -104,6 +104,10 @@ pub struct Converged {
     pub unrecorded: Vec<String>,
 }
 
+/// The reason sent to Toss with the give-back of a charge approved after the end.
+const GIVE_BACK_REASON: &str =
+    "구독 종료 후 승인된 결제 환불 (charged after the subscription ended)";
+
 const WRITE_RETRIES: usize = 8;
 
 impl Billing {
@@ -228,6 +232,41 @@ impl Billing {
             }
         }
         self.as_settled(refund).await.map(Some)
+    }
+
+    /// Gives back in full a charge Toss approved for a subscription that had ended while it
+    /// was in flight (a full refund ended it): the `DONE` entry and the claimed refund of all
+    /// of it are written in one transaction, so the give-back can never be lost between two
+    /// writes; Toss is then asked, and an unanswered refund is in the due index for the sweep.
+    pub(crate) async fn give_back(
+        &self,
+        mut attempt: ChargeAttempt,
+        approved: domain::Krw,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        error!(order_id = %attempt.order_id, "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
+        let mut refund = self
+            .next_refund(&attempt, approved, GIVE_BACK_REASON, RefundBy::System, now)
+            .await?;
+        refund.ends_subscription = false;
+        refund.takes_back_credits = false;
+        attempt.refunded = attempt.amount;
+        self.store
+            .record_attempt_given_back(&attempt, owner, &refund)
+            .await?;
+        match self.send_refund(refund, Some(approved), now).await? {
+            RefundOutcome::Refunded { .. } => {
+                info!(order_id = %attempt.order_id, "a charge approved after the end was given back");
+            }
+            RefundOutcome::Unknown { .. } => {
+                warn!(order_id = %attempt.order_id, "a give-back's answer is unknown; the sweep settles it");
+            }
+            other => {
+                error!(order_id = %attempt.order_id, ?other, "a give-back was not refunded; an operator must refund this payment");
+            }
+        }
+        Ok(())
     }
 
     /// Settles the open refunds of a paid attempt: Toss's record first (a cancel it has is
