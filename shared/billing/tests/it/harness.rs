@@ -238,3 +238,18 @@ pub fn options(as_of: DateTime<Utc>) -> SweepOptions {
         page_size: 25,
     }
 }
+
+/// An operator's refund of `attempt` (`None`: everything left), with the rule's policy.
+pub fn operator_refund(attempt: &ChargeAttempt, amount: Option<u64>) -> billing::RefundRequest {
+    billing::RefundRequest {
+        order_id: attempt.order_id.clone(),
+        amount: amount.map(Krw::new),
+        reason: "고객 요청".into(),
+        by: domain::RefundBy::Operator {
+            name: "jisoo".into(),
+        },
+        end_subscription: None,
+        take_back_credits: None,
+        request_id: None,
+    }
+}

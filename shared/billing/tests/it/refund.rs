@@ -1,28 +1,14 @@
 //! Refunds against DynamoDB Local and the sandbox: the ledger's refunds are checked against
 //! Toss's own record of each payment (its balance and its cancels).
 
-use billing::{RefundOutcome, RefundRequest};
+use billing::RefundOutcome;
 use chrono::{Duration, Utc};
 use domain::{
     CancelReason, ChargeAttempt, CreditChange, IdempotencyKey, Krw, RefundBy, RefundStatus, Status,
 };
 use toss_sandbox::TestCard;
 
-use crate::harness::World;
-
-fn operator_refund(attempt: &ChargeAttempt, amount: Option<u64>) -> RefundRequest {
-    RefundRequest {
-        order_id: attempt.order_id.clone(),
-        amount: amount.map(Krw::new),
-        reason: "고객 요청".into(),
-        by: RefundBy::Operator {
-            name: "jisoo".into(),
-        },
-        end_subscription: None,
-        take_back_credits: None,
-        request_id: None,
-    }
-}
+use crate::harness::{World, operator_refund};
 
 /// Toss's record of the payment: (balance, number of cancels).
 fn at_toss(w: &World, attempt: &ChargeAttempt) -> (i64, usize) {

@@ -2,28 +2,14 @@
 //! Toss refunded but before the ledger heard. In every case Toss refunds at most once, never
 //! more than the payment, and the ledger converges to Toss's record.
 
-use billing::{RefundOutcome, RefundRequest};
+use billing::RefundOutcome;
 use chrono::{Duration, Utc};
-use domain::{ChargeAttempt, Krw, RefundBy, RefundStatus};
+use domain::{Krw, RefundBy, RefundStatus};
 use toss_sandbox::{
     Endpoint, FaultAction, FaultConfig, FaultRule, LatencyConfig, SandboxConfig, TestCard,
 };
 
-use crate::harness::{World, settings};
-
-fn full_refund(attempt: &ChargeAttempt) -> RefundRequest {
-    RefundRequest {
-        order_id: attempt.order_id.clone(),
-        amount: None,
-        reason: "고객 요청".into(),
-        by: RefundBy::Operator {
-            name: "jisoo".into(),
-        },
-        end_subscription: None,
-        take_back_credits: None,
-        request_id: None,
-    }
-}
+use crate::harness::{World, operator_refund, settings};
 
 fn cancel_fault(commit: bool, action: FaultAction) -> FaultConfig {
     FaultConfig {
@@ -80,7 +66,7 @@ async fn a_refund_whose_answer_is_lost_after_toss_refunded_is_settled_by_the_loo
 
     let outcome = w
         .billing
-        .refund(&full_refund(&paid), Utc::now())
+        .refund(&operator_refund(&paid, None), Utc::now())
         .await
         .unwrap();
 
@@ -108,7 +94,7 @@ async fn a_refund_answered_with_a_5xx_stays_open_holds_its_amount_and_is_sent_ag
 
     let first = w
         .billing
-        .refund(&full_refund(&paid), Utc::now())
+        .refund(&operator_refund(&paid, None), Utc::now())
         .await
         .unwrap();
     let held = w.ledger("user_5xx").await.remove(0).refunded;
@@ -157,7 +143,7 @@ async fn a_refund_that_times_out_is_never_refunded_twice_and_converges_to_toss()
 
     let first = w
         .billing
-        .refund(&full_refund(&paid), Utc::now())
+        .refund(&operator_refund(&paid, None), Utc::now())
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -227,7 +213,11 @@ async fn a_crash_after_toss_refunded_and_before_the_ledger_heard_is_converged_an
         .unwrap();
 
     // A later operator retry (or the webhook) finds Toss's record first.
-    let again = w.billing.refund(&full_refund(&paid), now).await.unwrap();
+    let again = w
+        .billing
+        .refund(&operator_refund(&paid, None), now)
+        .await
+        .unwrap();
     let payment = w.billing.toss().payment(&payment_key).await.unwrap();
     let converged = w.billing.converge_refunds(&payment, now).await.unwrap();
 

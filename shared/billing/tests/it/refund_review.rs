@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use billing::{ConsumeOutcome, ConsumeRequest, RefundOutcome, RefundRequest, WithdrawOutcome};
+use billing::{ConsumeOutcome, ConsumeRequest, RefundOutcome, WithdrawOutcome};
 use chrono::{DateTime, Duration, Utc};
-use domain::{CancelReason, ChargeAttempt, Krw, RefundBy, RefundStatus, Status, Subscription};
+use domain::{CancelReason, Krw, RefundStatus, Status, Subscription};
 use toss_sandbox::{Endpoint, FaultAction, FaultConfig, FaultRule, Latency, TestCard};
 
-use crate::harness::{World, options};
+use crate::harness::{World, operator_refund, options};
 
 fn user_of(customer: &str) -> String {
     format!("user-of-{customer}")
@@ -43,20 +43,6 @@ fn cancels_answer(code: &str, times: u32) -> FaultConfig {
             },
         }],
         ..FaultConfig::default()
-    }
-}
-
-fn full_refund(attempt: &ChargeAttempt, amount: Option<u64>) -> RefundRequest {
-    RefundRequest {
-        order_id: attempt.order_id.clone(),
-        amount: amount.map(Krw::new),
-        reason: "고객 요청".into(),
-        by: RefundBy::Operator {
-            name: "jisoo".into(),
-        },
-        end_subscription: None,
-        take_back_credits: None,
-        request_id: None,
     }
 }
 
@@ -230,7 +216,7 @@ async fn an_unanswered_refund_is_settled_by_the_next_sweep_without_anyone_asking
         .set_faults(cancel_answers("FAILED_INTERNAL_SYSTEM_PROCESSING"));
     let first = w
         .billing
-        .refund(&full_refund(&paid, None), Utc::now())
+        .refund(&operator_refund(&paid, None), Utc::now())
         .await
         .unwrap();
 
@@ -268,7 +254,7 @@ async fn a_console_refund_that_raced_an_unanswered_refund_of_ours_is_recorded_an
         .set_faults(cancel_answers("FAILED_INTERNAL_SYSTEM_PROCESSING"));
     let ours = w
         .billing
-        .refund(&full_refund(&paid, Some(1000)), Utc::now())
+        .refund(&operator_refund(&paid, Some(1000)), Utc::now())
         .await
         .unwrap();
     // Meanwhile the merchant refunds everything in Toss's console.
@@ -356,7 +342,7 @@ async fn a_renewal_in_flight_when_a_full_refund_ended_the_subscription_does_not_
         // Toss approved the renewal by then; the engine waits for its look-up.
         tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
         w.billing
-            .refund(&full_refund(&paid, None), as_of)
+            .refund(&operator_refund(&paid, None), as_of)
             .await
             .unwrap()
     });
