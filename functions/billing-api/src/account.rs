@@ -462,7 +462,7 @@ fn payment_json(a: &ChargeAttempt) -> Value {
                     "message": a.error_message.as_deref().unwrap_or_default(),
                 }),
                 None => json!({
-                    "code": billing::codes::SERVICE_ERROR,
+                    "code": billing::FailureCode::ServiceError.as_str(),
                     "message": "the payment could not be made on our side; nothing was charged",
                 }),
             }

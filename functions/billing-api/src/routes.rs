@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State as Shared};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use billing::{Registration, RegistrationOutcome, codes};
+use billing::{FailureCode, Registration, RegistrationOutcome};
 use tracing::{error, info, warn};
 
 use crate::account;
@@ -69,7 +69,7 @@ async fn not_found() -> ApiError {
 /// Where a redirect route sends the customer: always one of the configured app URLs.
 enum Redirect {
     ToApp,
-    ToAppFailed(String),
+    ToAppFailed(FailureCode),
 }
 
 impl Redirect {
@@ -78,7 +78,7 @@ impl Redirect {
             Redirect::ToApp => state.app_success_url.clone(),
             Redirect::ToAppFailed(code) => {
                 let mut url = state.app_fail_url.clone();
-                url.query_pairs_mut().append_pair("code", &code);
+                url.query_pairs_mut().append_pair("code", code.as_str());
                 url
             }
         };
@@ -94,7 +94,7 @@ async fn fail(Shared(state): Shared<AppState>, RawQuery(query): RawQuery) -> Res
     let redirect = match FailQuery::parse(query.as_deref().unwrap_or_default()) {
         Ok(q) => {
             info!(code = %q.code, "billing auth failed at Toss");
-            Redirect::ToAppFailed(q.code)
+            Redirect::ToAppFailed(FailureCode::toss(&q.code))
         }
         Err(e) => bad_query(&e),
     };
@@ -114,8 +114,8 @@ async fn success(Shared(state): Shared<AppState>, RawQuery(query): RawQuery) -> 
 fn bad_query(e: &QueryError) -> Redirect {
     warn!(reason = %e, "refused a redirect's query string");
     match e {
-        QueryError::State => Redirect::ToAppFailed(codes::INVALID_STATE.into()),
-        _ => Redirect::ToAppFailed("INVALID_REQUEST".into()),
+        QueryError::State => Redirect::ToAppFailed(FailureCode::InvalidState),
+        _ => Redirect::ToAppFailed(FailureCode::InvalidRequest),
     }
 }
 
@@ -146,12 +146,12 @@ async fn register(state: &State, q: SuccessQuery) -> Redirect {
         }
         Ok(RegistrationOutcome::Pending { subscription_id }) => {
             warn!(subscription = %subscription_id, "first charge outcome pending");
-            Redirect::ToAppFailed(codes::PAYMENT_PENDING.into())
+            Redirect::ToAppFailed(FailureCode::PaymentPending)
         }
         Ok(RegistrationOutcome::Failed { code }) => Redirect::ToAppFailed(code),
         Err(e) => {
             error!(error = %e, cause = ?e, "registration failed on our side");
-            Redirect::ToAppFailed(codes::SERVICE_ERROR.into())
+            Redirect::ToAppFailed(FailureCode::ServiceError)
         }
     }
 }

@@ -47,7 +47,7 @@ pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
 pub use error::Error;
 pub use refund::{Converged, RefundOutcome, RefundRequest, RequestId};
-pub use register::{Registration, RegistrationOutcome, codes};
+pub use register::{FailureCode, Registration, RegistrationOutcome};
 pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};
 pub use summary::Summary;
 pub use sweep::{SweepOptions, as_of_from_event};

@@ -32,27 +32,80 @@ pub enum RegistrationOutcome {
     Subscribed { subscription_id: SubscriptionId },
     /// An active subscription now charges the new card from its next renewal.
     CardReplaced { subscription_id: SubscriptionId },
-    /// Nothing was granted; `code` is Toss's error code or one of ours.
-    Failed { code: String },
+    /// Nothing was granted; why, as the fail redirect names it.
+    Failed { code: FailureCode },
     /// The charge was sent but its outcome is not known yet; the sweep reconciles it.
     Pending { subscription_id: SubscriptionId },
 }
 
-/// Our codes for the fail redirect (Toss's own codes pass through as they are).
-pub mod codes {
+/// Why a registration failed, as the app's fail URL names it (`?code=`): one of ours, or the
+/// code Toss gave for the customer's card, passed through as it is. Turned into text only where
+/// the redirect is answered ([`FailureCode::as_str`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureCode {
     /// The checkout state is missing, unknown, expired, or was used with another authKey.
-    pub const INVALID_STATE: &str = "INVALID_STATE";
+    InvalidState,
     /// The redirect's customerKey is not its checkout's, or the authKey was already used for
     /// another customerKey.
-    pub const CUSTOMER_MISMATCH: &str = "CUSTOMER_MISMATCH";
+    CustomerMismatch,
     /// Toss could not be reached or answered inconclusively; loading the page again retries.
-    pub const TOSS_UNAVAILABLE: &str = "TOSS_UNAVAILABLE";
+    TossUnavailable,
     /// A charge is under way and its outcome is not known yet.
-    pub const PAYMENT_PENDING: &str = "PAYMENT_PENDING";
+    PaymentPending,
     /// Misconfiguration on the merchant's side; the customer can do nothing.
-    pub const SERVICE_ERROR: &str = "SERVICE_ERROR";
+    ServiceError,
     /// Another registration for this customer is being processed at the same moment.
-    pub const CONCURRENT_REQUEST: &str = "CONCURRENT_REQUEST";
+    ConcurrentRequest,
+    /// The redirect itself is malformed.
+    InvalidRequest,
+    /// Toss's code for the customer's card (a decline, card data Toss refused), or the code
+    /// Toss's fail redirect carried.
+    Toss(toss::ErrorCode),
+}
+
+impl FailureCode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidState => "INVALID_STATE",
+            Self::CustomerMismatch => "CUSTOMER_MISMATCH",
+            Self::TossUnavailable => "TOSS_UNAVAILABLE",
+            Self::PaymentPending => "PAYMENT_PENDING",
+            Self::ServiceError => "SERVICE_ERROR",
+            Self::ConcurrentRequest => "CONCURRENT_REQUEST",
+            Self::InvalidRequest => "INVALID_REQUEST",
+            Self::Toss(code) => code.as_str(),
+        }
+    }
+
+    /// Toss's code, as Toss or the ledger gave it.
+    pub fn toss(code: &str) -> Self {
+        Self::Toss(toss::ErrorCode::parse(code))
+    }
+
+    /// A code as the redirect record stored it ([`as_str`](Self::as_str)).
+    fn from_stored(code: &str) -> Self {
+        [
+            Self::InvalidState,
+            Self::CustomerMismatch,
+            Self::TossUnavailable,
+            Self::PaymentPending,
+            Self::ServiceError,
+            Self::ConcurrentRequest,
+            Self::InvalidRequest,
+        ]
+        .into_iter()
+        .find(|ours| ours.as_str() == code)
+        .unwrap_or_else(|| Self::toss(code))
+    }
+}
+
+impl From<CheckoutRefusal> for FailureCode {
+    fn from(refusal: CheckoutRefusal) -> Self {
+        match refusal {
+            CheckoutRefusal::InvalidState => Self::InvalidState,
+            CheckoutRefusal::CustomerMismatch => Self::CustomerMismatch,
+        }
+    }
 }
 
 /// SHA-256 of the authKey: the redirect record's key, so the authKey itself is never stored.
@@ -89,7 +142,7 @@ impl Billing {
                     "refused a success redirect before calling Toss"
                 );
                 return Ok(RegistrationOutcome::Failed {
-                    code: refusal.code().into(),
+                    code: refusal.into(),
                 });
             }
             Admission::Replay(record) => {
@@ -118,7 +171,7 @@ impl Billing {
             error!("Toss issued a billing key for another customerKey; refusing it");
             self.forget_billing_key(&billing.billing_key).await;
             return Ok(RegistrationOutcome::Failed {
-                code: codes::CUSTOMER_MISMATCH.into(),
+                code: FailureCode::CustomerMismatch,
             });
         }
         let masked = billing.card.as_ref().and_then(|c| c.number.clone());
@@ -180,7 +233,7 @@ impl Billing {
         self.retire_unused_key(&registration.customer_key, &billing.billing_key, now)
             .await;
         Ok(RegistrationOutcome::Failed {
-            code: codes::CONCURRENT_REQUEST.into(),
+            code: FailureCode::ConcurrentRequest,
         })
     }
 
@@ -246,7 +299,7 @@ impl Billing {
                     // settled first (by the sweep), never charged twice. Nothing changes now.
                     warn!(order_id = %open.order_id, "a new card while a charge is under way; refusing it for now");
                     return self
-                        .refuse_redirect(hash, &sub, billing_key, codes::PAYMENT_PENDING, now)
+                        .refuse_redirect(hash, &sub, billing_key, FailureCode::PaymentPending, now)
                         .await;
                 }
                 // Attempts Toss refused on our side do not count as tries, but their numbers
@@ -323,7 +376,7 @@ impl Billing {
         hash: &str,
         sub: &Subscription,
         billing_key: &domain::BillingKey,
-        code: &str,
+        code: FailureCode,
         now: DateTime<Utc>,
     ) -> Result<RegistrationOutcome, Error> {
         let record = RedirectRecord {
@@ -331,7 +384,7 @@ impl Billing {
             customer_key: sub.customer_key.clone(),
             subscription_id: None,
             order_id: None,
-            failure_code: Some(code.to_owned()),
+            failure_code: Some(code.as_str().to_owned()),
             created_at: now,
         };
         match self.store.record_redirect(&record).await {
@@ -343,9 +396,7 @@ impl Billing {
             self.retire_unused_key(&sub.customer_key, billing_key, now)
                 .await;
         }
-        Ok(RegistrationOutcome::Failed {
-            code: code.to_owned(),
-        })
+        Ok(RegistrationOutcome::Failed { code })
     }
 
     /// A key Toss issued that no subscription will use: listed on the customer's subscription
@@ -434,14 +485,14 @@ impl Billing {
         registration: &Registration,
         now: DateTime<Utc>,
     ) -> Result<RegistrationOutcome, Error> {
-        let code = e.code().unwrap_or(codes::TOSS_UNAVAILABLE).to_owned();
+        let code = e.code().unwrap_or("TOSS_UNAVAILABLE").to_owned();
         match e.class() {
             ErrorClass::OurFault => {
                 // A misconfiguration (key, contract): the log keeps Toss's code for the alarm;
                 // the customer gets our stable code.
                 error!(code = %code, error = %e, "Toss refused the billing-key issue for a reason on our side");
                 Ok(RegistrationOutcome::Failed {
-                    code: codes::SERVICE_ERROR.into(),
+                    code: FailureCode::ServiceError,
                 })
             }
             ErrorClass::CustomerData => {
@@ -449,14 +500,14 @@ impl Billing {
                 // accepts): a customer can cause this at will, so it is no outage and no alarm.
                 warn!(code = %code, "Toss refused the billing-key issue for this customer's data");
                 Ok(RegistrationOutcome::Failed {
-                    code: codes::CUSTOMER_MISMATCH.into(),
+                    code: FailureCode::CustomerMismatch,
                 })
             }
             ErrorClass::OutcomeUnknown | ErrorClass::AlreadyProcessed => {
                 // Not recorded: loading the page again retries with the same idempotency key.
                 warn!(code = %code, error = %e, "billing-key issue outcome unknown");
                 Ok(RegistrationOutcome::Failed {
-                    code: codes::TOSS_UNAVAILABLE.into(),
+                    code: FailureCode::TossUnavailable,
                 })
             }
             ErrorClass::SoftDecline
@@ -477,7 +528,9 @@ impl Billing {
                     Err(e) if e.is_conflict() => {}
                     Err(e) => return Err(e.into()),
                 }
-                Ok(RegistrationOutcome::Failed { code })
+                Ok(RegistrationOutcome::Failed {
+                    code: FailureCode::toss(&code),
+                })
             }
         }
     }
@@ -491,15 +544,17 @@ impl Billing {
         if &record.customer_key != customer_key {
             warn!("an authKey already used by another customer was presented again");
             return Ok(RegistrationOutcome::Failed {
-                code: codes::CUSTOMER_MISMATCH.into(),
+                code: FailureCode::CustomerMismatch,
             });
         }
         if let Some(code) = &record.failure_code {
-            return Ok(RegistrationOutcome::Failed { code: code.clone() });
+            return Ok(RegistrationOutcome::Failed {
+                code: FailureCode::from_stored(code),
+            });
         }
         let Some(id) = record.subscription_id.clone() else {
             return Ok(RegistrationOutcome::Failed {
-                code: codes::SERVICE_ERROR.into(),
+                code: FailureCode::ServiceError,
             });
         };
         let Some((period, number)) = record.order_id else {
@@ -513,7 +568,7 @@ impl Billing {
                 subscription_id: id,
             },
             Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
-                code: code.unwrap_or_else(|| "DECLINED".into()),
+                code: FailureCode::toss(code.as_deref().unwrap_or("DECLINED")),
             },
             Some((AttemptStatus::NotCharged, code)) => RegistrationOutcome::Failed {
                 // The customer's own data may be named; a refusal on our side may not.
@@ -524,7 +579,7 @@ impl Billing {
                             &toss::ErrorCode::parse(c),
                         ) == ErrorClass::CustomerData
                     })
-                    .unwrap_or_else(|| codes::SERVICE_ERROR.into()),
+                    .map_or(FailureCode::ServiceError, |c| FailureCode::toss(&c)),
             },
             Some((AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review, _))
             | None => RegistrationOutcome::Pending {
@@ -540,7 +595,9 @@ fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> Registrati
             subscription_id: id,
         },
         Ok(Settled::Declined { code, .. } | Settled::NotCharged { code }) => {
-            RegistrationOutcome::Failed { code }
+            RegistrationOutcome::Failed {
+                code: FailureCode::toss(&code),
+            }
         }
         Ok(
             Settled::Unknown { .. } | Settled::Anomaly | Settled::Superseded | Settled::Held { .. },
@@ -548,7 +605,7 @@ fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> Registrati
             subscription_id: id,
         },
         Err(Error::OurFault { .. }) => RegistrationOutcome::Failed {
-            code: codes::SERVICE_ERROR.into(),
+            code: FailureCode::ServiceError,
         },
         // The charge's outcome was not written: the attempt stays open under its lease and the
         // sweep reconciles it by order id.
@@ -558,5 +615,35 @@ fn outcome_of(id: SubscriptionId, settled: Result<Settled, Error>) -> Registrati
                 subscription_id: id,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_code_reads_back_from_the_text_the_redirect_record_keeps() {
+        for code in [
+            FailureCode::InvalidState,
+            FailureCode::CustomerMismatch,
+            FailureCode::TossUnavailable,
+            FailureCode::PaymentPending,
+            FailureCode::ServiceError,
+            FailureCode::ConcurrentRequest,
+            FailureCode::InvalidRequest,
+            FailureCode::toss("INVALID_CARD_NUMBER"),
+            FailureCode::toss("A_CODE_TOSS_ADDED_LATER"),
+        ] {
+            assert_eq!(FailureCode::from_stored(code.as_str()), code);
+        }
+        assert_eq!(
+            FailureCode::toss("REJECT_CARD_PAYMENT").as_str(),
+            "REJECT_CARD_PAYMENT"
+        );
+        assert_eq!(
+            FailureCode::from(CheckoutRefusal::InvalidState),
+            FailureCode::InvalidState
+        );
     }
 }

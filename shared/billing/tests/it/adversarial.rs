@@ -163,7 +163,7 @@ async fn a_corrected_email_on_re_registration_is_used_for_the_charge() {
     assert_eq!(
         first,
         RegistrationOutcome::Failed {
-            code: "INVALID_EMAIL".into()
+            code: billing::FailureCode::toss("INVALID_EMAIL")
         }
     );
 
@@ -243,7 +243,7 @@ async fn a_refused_redirect_whose_key_delete_fails_keeps_the_key_on_record_until
     assert_eq!(
         second,
         RegistrationOutcome::Failed {
-            code: "PAYMENT_PENDING".into()
+            code: billing::FailureCode::PaymentPending
         }
     );
 

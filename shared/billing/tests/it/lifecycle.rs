@@ -80,7 +80,7 @@ async fn an_auth_key_presented_again_with_another_customer_key_is_refused_withou
     assert_eq!(
         outcome,
         RegistrationOutcome::Failed {
-            code: "CUSTOMER_MISMATCH".into()
+            code: billing::FailureCode::CustomerMismatch
         }
     );
     assert_eq!(w.done_payments("user_thief"), 0);
@@ -111,7 +111,7 @@ async fn a_card_rejected_at_registration_creates_no_subscription_and_charges_not
     assert_eq!(
         outcome,
         RegistrationOutcome::Failed {
-            code: "INVALID_CARD_NUMBER".into()
+            code: billing::FailureCode::toss("INVALID_CARD_NUMBER")
         }
     );
     assert_eq!(again, outcome);

@@ -685,12 +685,17 @@ async fn a_card_registration_toss_refuses_on_our_side_sends_the_customer_our_own
 {
     let w = World::new().await;
     for (customer, status, toss_code, ours) in [
-        ("user_i5_key", 401, "UNAUTHORIZED_KEY", "SERVICE_ERROR"),
+        (
+            "user_i5_key",
+            401,
+            "UNAUTHORIZED_KEY",
+            billing::FailureCode::ServiceError,
+        ),
         (
             "user_i5_cus",
             400,
             "NOT_MATCHES_CUSTOMER_KEY",
-            "CUSTOMER_MISMATCH",
+            billing::FailureCode::CustomerMismatch,
         ),
     ] {
         w.sandbox.sandbox().set_faults(faults(vec![FaultRule {
@@ -706,7 +711,7 @@ async fn a_card_registration_toss_refuses_on_our_side_sends_the_customer_our_own
 
         assert_eq!(
             outcome,
-            billing::RegistrationOutcome::Failed { code: ours.into() },
+            billing::RegistrationOutcome::Failed { code: ours },
             "{toss_code}"
         );
     }
