@@ -94,7 +94,7 @@ impl From<SweepError> for Diagnostic {
             SweepError::Billing(billing::Error::OurFault { .. }) => "TossRefusedOurRequest",
             SweepError::Billing(billing::Error::TossUnavailable(_)) => "TossUnavailable",
             SweepError::Billing(billing::Error::Store(_)) => "TableUnavailable",
-            SweepError::Billing(billing::Error::InvalidAsOf(_)) => "InvalidAsOf",
+            SweepError::Billing(billing::Error::InvalidAsOf { .. }) => "InvalidAsOf",
             SweepError::Billing(billing::Error::Internal(_)) => "Internal",
             SweepError::Billing(billing::Error::SweepIncomplete { .. }) => "SweepIncomplete",
         };

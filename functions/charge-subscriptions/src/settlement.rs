@@ -69,7 +69,7 @@ impl From<SettlementError> for Diagnostic {
             SettlementError::Billing(billing::Error::OurFault { .. }) => "TossRefusedOurRequest",
             SettlementError::Billing(billing::Error::TossUnavailable(_)) => "TossUnavailable",
             SettlementError::Billing(billing::Error::Store(_)) => "TableUnavailable",
-            SettlementError::Billing(billing::Error::InvalidAsOf(_)) => "InvalidAsOf",
+            SettlementError::Billing(billing::Error::InvalidAsOf { .. }) => "InvalidAsOf",
             SettlementError::Billing(_) => "Internal",
         };
         Diagnostic {

@@ -19,9 +19,14 @@ pub enum Error {
     SweepIncomplete {
         summary: Box<crate::summary::Summary>,
     },
-    /// The sweep's as-of time is not acceptable for this key.
-    #[error("{0}")]
-    InvalidAsOf(String),
+    /// The sweep's as-of time is more than 5 minutes in the future with a live key (only test
+    /// keys accept a test clock).
+    #[error(
+        "the event time {event_time} is more than 5 minutes in the future; only test keys accept a test clock"
+    )]
+    InvalidAsOf {
+        event_time: chrono::DateTime<chrono::Utc>,
+    },
     /// A value we construct ourselves failed its own validation: a bug.
     #[error("internal invariant broken: {0}")]
     Internal(String),

@@ -46,9 +46,7 @@ pub fn as_of_from_event(
     wall_clock: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, Error> {
     if mode == KeyMode::Live && event_time > wall_clock + Duration::minutes(5) {
-        return Err(Error::InvalidAsOf(format!(
-            "the event time {event_time} is more than 5 minutes in the future; only test keys accept a test clock"
-        )));
+        return Err(Error::InvalidAsOf { event_time });
     }
     Ok(event_time)
 }
