@@ -672,3 +672,25 @@ impl Run<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_test_key_accepts_an_event_time_more_than_five_minutes_ahead() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ahead = now + Duration::minutes(6);
+        assert_eq!(as_of_from_event(ahead, KeyMode::Test, now).unwrap(), ahead);
+        let near = now + Duration::minutes(5);
+        assert_eq!(as_of_from_event(near, KeyMode::Live, now).unwrap(), near);
+        let refused = as_of_from_event(ahead, KeyMode::Live, now).unwrap_err();
+        assert!(
+            matches!(refused, Error::InvalidAsOf { event_time } if event_time == ahead),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("2026-12-01 00:06:00 UTC"));
+    }
+}
