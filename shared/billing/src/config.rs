@@ -4,11 +4,26 @@
 
 use std::time::Duration;
 
-use domain::{DunningPolicy, Krw, Plan};
+use domain::{DunningPolicy, Krw, Plan, PlanError};
 use secrecy::SecretString;
 use url::Url;
 
-pub use domain::ConfigError;
+/// A setting that cannot be used; names the variable, never echoes a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
 
 use crate::Settings;
 
@@ -134,11 +149,23 @@ impl Config {
                 ));
             }
         };
-        let plan = Plan::new(Krw::new(amount), order_name, credits)?.with_rollover(rollover);
+        let plan = Plan::new(Krw::new(amount), order_name, credits)
+            .map_err(|e| {
+                let name = match e {
+                    PlanError::AmountBelowMinimum => "PLAN_AMOUNT",
+                    PlanError::OrderNameLength | PlanError::OrderNameControl => "PLAN_ORDER_NAME",
+                };
+                ConfigError::new(name, e.to_string())
+            })?
+            .with_rollover(rollover);
+        let retry_days = |v: &str| {
+            DunningPolicy::parse(v)
+                .map_err(|e| ConfigError::new("DUNNING_RETRY_DAYS", e.to_string()))
+        };
         let dunning = match var(&lookup, "DUNNING_RETRY_DAYS") {
-            Some(v) => DunningPolicy::parse(&v)?,
+            Some(v) => retry_days(&v)?,
             // An explicitly empty value means "no retries"; unset means the default.
-            None if lookup("DUNNING_RETRY_DAYS").is_some() => DunningPolicy::parse("")?,
+            None if lookup("DUNNING_RETRY_DAYS").is_some() => retry_days("")?,
             None => DunningPolicy::default(),
         };
         let lease_seconds = number(&lookup, "CHARGE_LEASE_SECONDS", 300u32, 1..=3600)?;
@@ -257,6 +284,14 @@ mod tests {
                     ("DUNNING_RETRY_DAYS", "5,3"),
                 ],
                 "DUNNING_RETRY_DAYS",
+            ),
+            (
+                &[
+                    ("TOSS_SECRET_KEY", SECRET),
+                    ("TABLE_NAME", "t"),
+                    ("PLAN_ORDER_NAME", "Pro\n월 구독"),
+                ],
+                "PLAN_ORDER_NAME",
             ),
             (
                 &[

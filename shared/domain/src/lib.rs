@@ -25,7 +25,7 @@ pub use ids::{
 };
 pub use money::Krw;
 pub use period::{SEOUL, kst_day_start, kst_days_after, period_due_at, period_start};
-pub use plan::{ConfigError, DunningPolicy, Plan};
+pub use plan::{DunningError, DunningPolicy, Plan, PlanError};
 pub use refund::{Refund, RefundBy, RefundStatus};
 pub use subscription::{
     CancelReason, DeclineKind, Dunning, Hold, NextAction, Status, Subscription,

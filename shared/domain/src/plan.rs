@@ -1,20 +1,23 @@
 use crate::Krw;
 
-/// A configuration value that cannot be used; names the variable, never echoes a secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub problem: String,
+/// Why a plan cannot be sold. The configuration layer names the setting it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the amount must be at least 100 KRW (Toss's card minimum)")]
+    AmountBelowMinimum,
+    #[error("the order name must be 1 to 100 characters")]
+    OrderNameLength,
+    #[error("the order name must not contain control characters")]
+    OrderNameControl,
 }
 
-impl ConfigError {
-    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            name,
-            problem: problem.into(),
-        }
-    }
+/// Why a dunning schedule cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DunningError {
+    #[error("retry days must be strictly increasing whole days between 1 and 60, e.g. 1,3,5")]
+    NotIncreasing,
+    #[error("retry days must be a comma-separated list of whole days")]
+    NotAList,
 }
 
 /// The one plan this deployment sells. The amount charged always comes from here (server
@@ -35,26 +38,17 @@ impl Plan {
         amount: Krw,
         order_name: impl Into<String>,
         credits: u32,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, PlanError> {
         let order_name = order_name.into();
         if amount.won() < 100 {
-            return Err(ConfigError::new(
-                "PLAN_AMOUNT",
-                "must be at least 100 KRW (Toss's card minimum)",
-            ));
+            return Err(PlanError::AmountBelowMinimum);
         }
         let chars = order_name.chars().count();
         if order_name.trim().is_empty() || chars > 100 {
-            return Err(ConfigError::new(
-                "PLAN_ORDER_NAME",
-                "must be 1 to 100 characters",
-            ));
+            return Err(PlanError::OrderNameLength);
         }
         if order_name.chars().any(char::is_control) {
-            return Err(ConfigError::new(
-                "PLAN_ORDER_NAME",
-                "must not contain control characters",
-            ));
+            return Err(PlanError::OrderNameControl);
         }
         Ok(Self {
             amount,
@@ -96,19 +90,16 @@ pub struct DunningPolicy {
 }
 
 impl DunningPolicy {
-    pub fn new(retry_days: Vec<u32>) -> Result<Self, ConfigError> {
+    pub fn new(retry_days: Vec<u32>) -> Result<Self, DunningError> {
         let increasing = retry_days.windows(2).all(|w| w[0] < w[1]);
         if !increasing || retry_days.first() == Some(&0) || retry_days.iter().any(|d| *d > 60) {
-            return Err(ConfigError::new(
-                "DUNNING_RETRY_DAYS",
-                "must be strictly increasing whole days between 1 and 60, e.g. 1,3,5",
-            ));
+            return Err(DunningError::NotIncreasing);
         }
         Ok(Self { retry_days })
     }
 
     /// Parses `1,3,5` (spaces allowed; an empty string means no retries).
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+    pub fn parse(value: &str) -> Result<Self, DunningError> {
         if value.trim().is_empty() {
             return Self::new(Vec::new());
         }
@@ -116,12 +107,7 @@ impl DunningPolicy {
             .split(',')
             .map(|d| d.trim().parse::<u32>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                ConfigError::new(
-                    "DUNNING_RETRY_DAYS",
-                    "must be a comma-separated list of whole days",
-                )
-            })?;
+            .map_err(|_| DunningError::NotAList)?;
         Self::new(days)
     }
 
@@ -169,18 +155,28 @@ mod tests {
     }
 
     #[test]
-    fn retry_lists_that_are_not_increasing_whole_days_are_refused_naming_the_variable() {
-        for bad in ["3,1", "1,1", "0,2", "1.5", "a", "1,,2", "61"] {
-            let err = DunningPolicy::parse(bad).unwrap_err();
-            assert_eq!(err.name, "DUNNING_RETRY_DAYS", "{bad}");
+    fn retry_lists_that_are_not_increasing_whole_days_are_refused() {
+        for bad in ["3,1", "1,1", "0,2", "61"] {
+            assert_eq!(
+                DunningPolicy::parse(bad).unwrap_err(),
+                DunningError::NotIncreasing,
+                "{bad}"
+            );
+        }
+        for bad in ["1.5", "a", "1,,2"] {
+            assert_eq!(
+                DunningPolicy::parse(bad).unwrap_err(),
+                DunningError::NotAList,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn a_plan_under_tosss_card_minimum_is_refused() {
         assert_eq!(
-            Plan::new(Krw::new(99), "Pro", 30).unwrap_err().name,
-            "PLAN_AMOUNT"
+            Plan::new(Krw::new(99), "Pro", 30).unwrap_err(),
+            PlanError::AmountBelowMinimum
         );
         assert!(Plan::new(Krw::new(100), "Pro", 30).is_ok());
     }
@@ -189,14 +185,16 @@ mod tests {
     fn a_plan_order_name_must_fit_tosss_100_character_limit() {
         assert!(Plan::new(Krw::new(3900), "가".repeat(100), 30).is_ok());
         assert_eq!(
-            Plan::new(Krw::new(3900), "가".repeat(101), 30)
-                .unwrap_err()
-                .name,
-            "PLAN_ORDER_NAME"
+            Plan::new(Krw::new(3900), "가".repeat(101), 30).unwrap_err(),
+            PlanError::OrderNameLength
         );
         assert_eq!(
-            Plan::new(Krw::new(3900), "  ", 30).unwrap_err().name,
-            "PLAN_ORDER_NAME"
+            Plan::new(Krw::new(3900), "  ", 30).unwrap_err(),
+            PlanError::OrderNameLength
+        );
+        assert_eq!(
+            Plan::new(Krw::new(3900), "a\nb", 30).unwrap_err(),
+            PlanError::OrderNameControl
         );
     }
 }
