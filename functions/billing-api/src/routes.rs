@@ -150,7 +150,7 @@ async fn register(state: &State, q: SuccessQuery) -> Redirect {
         }
         Ok(RegistrationOutcome::Failed { code }) => Redirect::ToAppFailed(code),
         Err(e) => {
-            error!(error = %e, cause = ?e, "registration failed on our side");
+            error!(error = %billing::cause_chain(&e), "registration failed on our side");
             Redirect::ToAppFailed(FailureCode::ServiceError)
         }
     }

@@ -213,8 +213,7 @@ async fn hand_over(
         }
         Err(e) => {
             error!(
-                error = %e,
-                cause = ?e,
+                error = %billing::cause_chain(&e),
                 "could not hand the rest of the sweep over (it may still have been queued); not \
                  retried, so that no second chain starts: what is left waits for the next schedule"
             );

@@ -31,3 +31,34 @@ pub enum Error {
     #[error("internal invariant broken: {0}")]
     Internal(String),
 }
+
+/// An error and each of its causes, outermost first, joined by `: ` (what a log line shows
+/// instead of the error's `Debug`).
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_chain_names_every_cause_outermost_first() {
+        let inner = store::Error::ConditionFailed;
+        let outer = Error::Store(inner);
+        assert_eq!(
+            cause_chain(&outer),
+            format!(
+                "the table could not be read or written: {}",
+                store::Error::ConditionFailed
+            )
+        );
+    }
+}

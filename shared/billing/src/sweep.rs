@@ -666,7 +666,7 @@ impl Run<'_> {
                 self.our_fault.lock().await.get_or_insert(code);
             }
             Err(e) => {
-                error!(subscription = %id, error = %e, cause = ?std::error::Error::source(&e), "processing a due subscription failed");
+                error!(subscription = %id, error = %crate::cause_chain(&e), "processing a due subscription failed");
                 s.errors += 1;
             }
         }
