@@ -352,13 +352,15 @@ impl Billing {
         let mut outcomes = Vec::new();
         // Toss's balance as each one is sent: a refund done before the next lowers it.
         let mut balance = payment.balance_amount;
-        for refund in open {
+        let mut open = open.into_iter();
+        while let Some(refund) = open.next() {
             warn!(refund = %refund.key(), "an open refund Toss does not show: sent again under its own key");
             let outcome = self.send_refund(refund, balance, now).await?;
             let RefundOutcome::Refunded { refund, .. } = &outcome else {
-                // The balance after this one is not known: the others wait for the next
-                // look-up rather than be sent with a balance Toss would refuse for good.
+                // The balance after this one is not known: the others wait (still open) for
+                // the next look-up rather than be sent with a balance Toss would refuse.
                 outcomes.push(outcome);
+                outcomes.extend(open.map(|refund| RefundOutcome::Unknown { refund }));
                 break;
             };
             balance = balance.map(|b| Krw::new(b.won().saturating_sub(refund.amount.won())));

@@ -222,24 +222,10 @@ impl Billing {
             PaymentStatus::Canceled | PaymentStatus::PartialCanceled => {
                 // A refund made in Toss's console, or our own whose answer was lost: the refund
                 // use case records each cancel once (by transactionKey), never sends one.
-                let mut refunds = self.converge_refunds(payment, now).await?;
-                if !refunds.unrecorded.is_empty()
-                    && let Ok(order_id) = domain::OrderId::parse(payment.order_id.clone())
-                {
-                    // One of our open refunds may hold what the console's cancel took: ours
-                    // is settled first (Toss's answer decides; a refusal frees the amount),
-                    // then the console's cancel is recorded.
-                    self.settle_refunds(&order_id, now).await?;
-                    let fresh = self
-                        .toss
-                        .payment(&payment.payment_key)
-                        .await
-                        .map_err(Error::TossUnavailable)?;
-                    let again = self.converge_refunds(&fresh, now).await?;
-                    refunds.recorded.extend(again.recorded);
-                    refunds.settled.extend(again.settled);
-                    refunds.unrecorded = again.unrecorded;
-                }
+                // A cancel that does not fit while one of our open refunds holds its amount is
+                // left to the sweep, which settles ours (a refusal frees the amount) and then
+                // records it: the webhook stays quick.
+                let refunds = self.converge_refunds(payment, now).await?;
                 if !refunds.unrecorded.is_empty() {
                     warn!(
                         order_id = %payment.order_id,

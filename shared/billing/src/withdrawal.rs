@@ -128,13 +128,15 @@ impl Billing {
             _ => false,
         };
         Ok(match outcomes.iter().find(ours) {
-            Some(RefundOutcome::Refused { code, .. }) => {
-                WithdrawOutcome::Refused { code: code.clone() }
-            }
+            // Ended with the money back (ours, or a console refund recorded once ours was
+            // refused): that is what the customer asked for.
             _ if subscription.status == Status::Canceled => WithdrawOutcome::Withdrawn {
                 subscription,
                 refund: None,
             },
+            Some(RefundOutcome::Refused { code, .. }) => {
+                WithdrawOutcome::Refused { code: code.clone() }
+            }
             _ => WithdrawOutcome::Pending { subscription },
         })
     }
@@ -166,14 +168,20 @@ impl Billing {
             };
             if sub.status == Status::Canceled {
                 // A replay of a withdrawal answers as the first one did; nothing is sent.
-                return Ok(if sub.cancel_reason == Some(CancelReason::Withdrawn) {
-                    WithdrawOutcome::Withdrawn {
-                        subscription: Box::new(sub),
-                        refund: None,
-                    }
-                } else {
-                    WithdrawOutcome::NoActiveSubscription
-                });
+                // (Ended by a refund recorded while the withdrawal was being asked: the same.)
+                return Ok(
+                    if matches!(
+                        sub.cancel_reason,
+                        Some(CancelReason::Withdrawn | CancelReason::Refunded)
+                    ) {
+                        WithdrawOutcome::Withdrawn {
+                            subscription: Box::new(sub),
+                            refund: None,
+                        }
+                    } else {
+                        WithdrawOutcome::NoActiveSubscription
+                    },
+                );
             }
             if sub.withdrawal.is_some() {
                 return self.pending_withdrawal(sub, now).await;

@@ -159,14 +159,19 @@ impl Store {
     }
 
     /// The write that points the user at a subscription it just started (in that start's
-    /// transaction). It never moves a user to another customer key.
+    /// transaction) and appends it to the user's list. It never moves a user to another
+    /// customer key. `replaces` is the subscription it follows: a user item written before the
+    /// list existed starts its list with it, so that subscription's payments stay listed.
     pub(crate) fn point_user_to(
         &self,
         user_id: &str,
         customer_key: &CustomerKey,
         id: &SubscriptionId,
+        replaces: Option<&SubscriptionId>,
         at: DateTime<Utc>,
     ) -> Result<TransactWriteItem, Error> {
+        let before: Vec<AttributeValue> =
+            replaces.map(|old| s(old.to_string())).into_iter().collect();
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_pk(user_id)))
@@ -179,7 +184,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk) OR customer_key = :ck")
             .expression_attribute_values(":ck", s(customer_key.to_string()))
             .expression_attribute_values(":id", s(id.to_string()))
-            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":none", AttributeValue::L(before))
             .expression_attribute_values(":ids", AttributeValue::L(vec![s(id.to_string())]))
             .expression_attribute_values(":at", s(time::format(at)))
             .build()

@@ -503,7 +503,13 @@ impl Store {
         .into_iter()
         .map(|p| TransactWriteItem::builder().put(p).build())
         .collect();
-        items.push(self.point_user_to(user_id, &sub.customer_key, &sub.id, sub.created_at)?);
+        items.push(self.point_user_to(
+            user_id,
+            &sub.customer_key,
+            &sub.id,
+            replaces,
+            sub.created_at,
+        )?);
         self.transact_items(items).await?;
         saved(sub);
         Ok(())

@@ -1,6 +1,7 @@
 //! The app's routes (product §10.3) against DynamoDB Local, the sandbox and the local issuer:
 //! what each answers, what it leaves in the table, and that a user only ever reaches its own.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use domain::{AttemptStatus, CreditChange, Status};
 use lambda_http::http::Method;
@@ -443,10 +444,32 @@ async fn one_user_can_never_read_spend_cancel_or_resume_another_users_subscripti
 #[tokio::test]
 async fn a_user_who_subscribed_again_sees_the_earlier_subscriptions_payments_after_the_current_ones()
  {
+    resubscribed_user_sees_both_subscriptions(false).await;
+}
+
+#[tokio::test]
+async fn a_user_item_from_before_the_subscription_list_keeps_the_earlier_subscriptions_payments() {
+    resubscribed_user_sees_both_subscriptions(true).await;
+}
+
+/// Subscribes, withdraws, subscribes again and renews once; `legacy`: the user item is made as
+/// it was before it listed the user's subscriptions.
+async fn resubscribed_user_sees_both_subscriptions(legacy: bool) {
     let api = Api::new().await;
     api.subscribe("user_again").await;
     let token = api.token("user_again");
     let first = api.subscription("user_again").await;
+    if legacy {
+        api.dynamodb
+            .update_item()
+            .table_name(&api.table)
+            .key("pk", AttributeValue::S("USER#user_again".into()))
+            .key("sk", AttributeValue::S("USER".into()))
+            .update_expression("REMOVE subscription_ids")
+            .send()
+            .await
+            .unwrap();
+    }
     let withdrawn = api
         .send(
             Method::POST,
