@@ -166,7 +166,9 @@ async fn check_ledger(
                 if ledger.len() == 1
                     && one.payment_key.as_ref().map(|k| k.as_str().to_owned()) == payment_key
                     && sub.next_period == 2
-                    && sub.credits == 60 =>
+                    // A paid month sets the balance to the allowance (the seed's 30 unused
+                    // credits expire: no rollover by default).
+                    && sub.credits == 30 =>
             {
                 None
             }
