@@ -1,7 +1,7 @@
 //! `bench`: the renewal sweep's throughput benchmark, and a cold-start timer.
 //!
 //! ```text
-//! bench [run] [--n N] [--latency-ms 50,500] [--concurrency 8,32,128] [--seconds S]
+//! bench run [--n N] [--latency-ms 50,500] [--concurrency 8,32,128] [--seconds S]
 //!             [--memory-n 100000] [--skip-n N] [--chain-n N]
 //! bench coldstart [--starts 20] [--node tools/coldstart/node/index.mjs] \
 //!       <charge-subscriptions bootstrap> <billing-api bootstrap>
@@ -17,100 +17,151 @@ mod seed;
 mod sweeper;
 mod throughput;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
 
-fn list<T: std::str::FromStr>(value: &str, flag: &str) -> anyhow::Result<Vec<T>> {
-    value
-        .split(',')
-        .map(|v| v.trim().parse::<T>().ok())
-        .collect::<Option<Vec<T>>>()
-        .with_context(|| format!("{flag} takes a comma-separated list of whole numbers"))
+/// The renewal sweep's throughput benchmark, the app API's benchmark and a cold-start timer
+/// (see docs/performance.md).
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse_run(args: &[String]) -> anyhow::Result<throughput::Options> {
-    let mut options = throughput::Options::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<usize>()
-                .with_context(|| format!("{flag} takes a whole number"))
-        };
-        match flag.as_str() {
-            "--n" => options.n = number()?,
-            "--latency-ms" => options.latencies_ms = list(value, flag)?,
-            "--concurrency" => options.concurrencies = list(value, flag)?,
-            "--seconds" => options.seconds = value.parse().context("--seconds")?,
-            "--memory-n" => options.memory_n = number()?,
-            "--skip-n" => options.skip_n = number()?,
-            "--chain-n" => options.chain_n = number()?,
-            other => bail!("unknown flag {other}; see docs/performance.md"),
-        }
-    }
-    if options.latencies_ms.contains(&0) || options.concurrencies.contains(&0) {
-        bail!("latencies and concurrencies must be above 0");
-    }
-    Ok(options)
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The sweep's throughput table: seeds due subscriptions, runs the sweep in its own process.
+    Run(RunArgs),
+    /// GET /v1/subscription and POST /v1/credits/consume through billing-api's router.
+    AppApi(AppApiArgs),
+    /// Process start to first event handled, under a local Lambda Runtime API.
+    Coldstart(ColdstartArgs),
+    /// Internal: one sweep in its own process (`run` starts it).
+    #[command(hide = true)]
+    Sweep {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
-fn parse_app_api(args: &[String]) -> anyhow::Result<app_api::Options> {
-    let mut options = app_api::Options::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--requests" => options.requests = value.parse().context("--requests")?,
-            "--concurrency" => options.concurrencies = list(value, flag)?,
-            "--users" => options.users = value.parse().context("--users")?,
-            other => bail!("unknown flag {other}; see docs/performance.md"),
+/// Unset flags keep `throughput::Options`' defaults.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Most subscriptions seeded for one setting.
+    #[arg(long)]
+    n: Option<usize>,
+    /// Latencies injected on every charge, in ms (comma-separated, each above 0).
+    #[arg(long = "latency-ms", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+    latency_ms: Option<Vec<u64>>,
+    /// Charges in flight at Toss (comma-separated, each above 0).
+    #[arg(long, value_delimiter = ',', value_parser = positive)]
+    concurrency: Option<Vec<usize>>,
+    /// Each setting seeds about limit × seconds subscriptions.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Subscriptions for the memory row (0: none).
+    #[arg(long = "memory-n")]
+    memory_n: Option<usize>,
+    /// Subscriptions another run holds a claim on (0: none).
+    #[arg(long = "skip-n")]
+    skip_n: Option<usize>,
+    /// Subscriptions for the chain row (0: none).
+    #[arg(long = "chain-n")]
+    chain_n: Option<usize>,
+}
+
+impl RunArgs {
+    fn options(self) -> throughput::Options {
+        let d = throughput::Options::default();
+        throughput::Options {
+            n: self.n.unwrap_or(d.n),
+            latencies_ms: self.latency_ms.unwrap_or(d.latencies_ms),
+            concurrencies: self.concurrency.unwrap_or(d.concurrencies),
+            seconds: self.seconds.unwrap_or(d.seconds),
+            memory_n: self.memory_n.unwrap_or(d.memory_n),
+            skip_n: self.skip_n.unwrap_or(d.skip_n),
+            chain_n: self.chain_n.unwrap_or(d.chain_n),
         }
     }
-    Ok(options)
+}
+
+/// Unset flags keep `app_api::Options`' defaults.
+#[derive(Debug, Args)]
+struct AppApiArgs {
+    /// Requests per row.
+    #[arg(long)]
+    requests: Option<usize>,
+    /// Concurrent callers per row (comma-separated, each above 0).
+    #[arg(long, value_delimiter = ',', value_parser = positive)]
+    concurrency: Option<Vec<usize>>,
+    /// Subscribed users the requests are spread over.
+    #[arg(long)]
+    users: Option<usize>,
+}
+
+impl AppApiArgs {
+    fn options(self) -> app_api::Options {
+        let d = app_api::Options::default();
+        app_api::Options {
+            requests: self.requests.unwrap_or(d.requests),
+            concurrencies: self.concurrency.unwrap_or(d.concurrencies),
+            users: self.users.unwrap_or(d.users),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ColdstartArgs {
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 20)]
+    starts: usize,
+    /// The seed's Node.js sweep (tools/coldstart/node/index.mjs), timed beside ours.
+    #[arg(long)]
+    node: Option<String>,
+    /// charge-subscriptions' bootstrap.
+    charge: String,
+    /// billing-api's bootstrap.
+    api: String,
+}
+
+fn positive(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a whole number above 0".into()),
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("sweep") => sweeper::run(sweeper::SweepArgs::from_args(&args[1..])?).await,
-        Some("coldstart") => coldstart(&args[1..]).await,
-        Some("app-api") => {
-            let table = app_api::run(parse_app_api(&args[1..])?).await?;
+    match Cli::parse().command {
+        Command::Run(args) => finish(throughput::run(args.options()).await?),
+        Command::AppApi(args) => {
+            let table = app_api::run(args.options()).await?;
             std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes())?;
             Ok(())
         }
-        Some("run") => finish(throughput::run(parse_run(&args[1..])?).await?),
-        _ => finish(throughput::run(parse_run(&args)?).await?),
+        Command::Coldstart(args) => coldstart(args).await,
+        Command::Sweep { args } => sweeper::run(sweeper::SweepArgs::from_args(&args)?).await,
     }
 }
 
-async fn coldstart(args: &[String]) -> anyhow::Result<()> {
-    let mut starts = 20;
-    let mut node = None;
-    let mut bins = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--starts" => starts = it.next().context("--starts N")?.parse()?,
-            "--node" => node = Some(it.next().context("--node <index.mjs>")?.clone()),
-            other => bins.push(other.to_owned()),
-        }
-    }
-    let [charge, api] = bins.as_slice() else {
-        bail!(
-            "usage: bench coldstart [--starts N] [--node index.mjs] <charge-subscriptions> <billing-api>"
-        );
-    };
+async fn coldstart(args: ColdstartArgs) -> anyhow::Result<()> {
+    let ColdstartArgs {
+        starts,
+        node,
+        charge,
+        api,
+    } = args;
     let mut targets = vec![
         coldstart::Target {
             name: "charge-subscriptions".into(),
-            command: vec![charge.clone()],
+            command: vec![charge],
             event: coldstart::EventKind::Scheduled,
         },
         coldstart::Target {
             name: "billing-api".into(),
-            command: vec![api.clone()],
+            command: vec![api],
             event: coldstart::EventKind::BillingSuccess,
         },
     ];
