@@ -140,11 +140,7 @@ impl Billing {
             if amount.won() == 0 || amount > left {
                 return Ok(RefundOutcome::NotRefundable { refundable: left });
             }
-            let sub = self
-                .store
-                .subscription(&attempt.subscription_id)
-                .await?
-                .ok_or_else(|| Error::Internal("a paid attempt without its subscription".into()))?;
+            let sub = self.subscription_of(&attempt.subscription_id).await?;
             // Full: nothing is left of the payment once this refund is done.
             let whole = amount == left;
             let rule = whole && is_current_period(&sub, &attempt);
@@ -453,11 +449,7 @@ impl Billing {
                 };
             }
             // A cancel no entry names: made in Toss's console.
-            let sub = self
-                .store
-                .subscription(&attempt.subscription_id)
-                .await?
-                .ok_or_else(|| Error::Internal("a paid attempt without its subscription".into()))?;
+            let sub = self.subscription_of(&attempt.subscription_id).await?;
             let mut found = self
                 .next_refund(
                     attempt,
@@ -567,11 +559,7 @@ impl Billing {
     /// write. False when someone else settled it meanwhile.
     async fn settle_refused(&self, refund: &Refund, now: DateTime<Utc>) -> Result<bool, Error> {
         for _ in 0..WRITE_RETRIES {
-            let mut sub = self
-                .store
-                .subscription(&refund.subscription_id)
-                .await?
-                .ok_or_else(|| Error::Internal("a refund without its subscription".into()))?;
+            let mut sub = self.subscription_of(&refund.subscription_id).await?;
             let unlocked = sub.end_withdrawal(&refund.key(), now);
             match self
                 .store
@@ -601,11 +589,7 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<Option<(bool, u64)>, Error> {
         for _ in 0..WRITE_RETRIES {
-            let mut sub = self
-                .store
-                .subscription(&refund.subscription_id)
-                .await?
-                .ok_or_else(|| Error::Internal("a refund without its subscription".into()))?;
+            let mut sub = self.subscription_of(&refund.subscription_id).await?;
             let unlocked = sub.end_withdrawal(&refund.key(), now);
             let (ended, taken) = self.apply_policy(&mut sub, refund, now);
             let changed = (unlocked || ended || taken > 0).then_some(&mut sub);
@@ -673,6 +657,13 @@ impl Billing {
             self.delete_billing_key_of(&sub.id, now).await?;
         }
         Ok(())
+    }
+
+    /// The subscription a refund or a paid attempt belongs to (it is never deleted).
+    async fn subscription_of(&self, id: &domain::SubscriptionId) -> Result<Subscription, Error> {
+        self.store.subscription(id).await?.ok_or_else(|| {
+            Error::Internal(format!("ledger entries of {id} without their subscription"))
+        })
     }
 
     /// The refund as someone else settled it.

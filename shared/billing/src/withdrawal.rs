@@ -103,13 +103,7 @@ impl Billing {
         sub: Subscription,
         now: DateTime<Utc>,
     ) -> Result<WithdrawOutcome, Error> {
-        let paid = self
-            .store
-            .attempts_for_period(&sub.id, sub.next_period.saturating_sub(1))
-            .await?
-            .into_iter()
-            .find(|a| a.status == AttemptStatus::Done);
-        let outcomes = match paid {
+        let outcomes = match self.paid_for_current_period(&sub).await? {
             Some(paid) => match self.settle_refunds(&paid.order_id, now).await {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
@@ -142,12 +136,23 @@ impl Billing {
     }
 
     async fn latest_paid(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
-        if sub.status != Status::Active || sub.credits_used_in_period > 0 || sub.next_period == 0 {
+        if sub.status != Status::Active || sub.credits_used_in_period > 0 {
             return Ok(None);
         }
+        self.paid_for_current_period(sub).await
+    }
+
+    /// The `DONE` attempt that paid for the subscription's current period, if any.
+    async fn paid_for_current_period(
+        &self,
+        sub: &Subscription,
+    ) -> Result<Option<ChargeAttempt>, Error> {
+        let Some(period) = sub.next_period.checked_sub(1) else {
+            return Ok(None);
+        };
         Ok(self
             .store
-            .attempts_for_period(&sub.id, sub.next_period - 1)
+            .attempts_for_period(&sub.id, period)
             .await?
             .into_iter()
             .find(|a| a.status == AttemptStatus::Done))

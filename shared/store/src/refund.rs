@@ -305,24 +305,30 @@ impl Store {
             .collect()
     }
 
-    /// Claims a new refund (see the module's documentation). `ends` is the subscription with
-    /// the changes that must happen in the same write (a withdrawal ends it before Toss is
-    /// called, so that no credit can be spent meanwhile).
-    pub async fn claim_refund(
-        &self,
-        refund: &Refund,
-        total: Krw,
-        ends: Option<&mut Subscription>,
-    ) -> Result<RefundWrite, Error> {
-        let mut items = vec![
+    /// The claim of a new refund: its amount held against the payment's refundable balance,
+    /// and its entry created only if its number is new.
+    fn claim_items(&self, refund: &Refund, total: Krw) -> Result<[TransactWriteItem; 2], Error> {
+        Ok([
             TransactWriteItem::builder()
                 .update(self.hold_balance(refund, total)?)
                 .build(),
             TransactWriteItem::builder()
                 .put(self.put_refund(refund, RefundCondition::New)?)
                 .build(),
-        ];
-        self.write_refund(&mut items, ends, |i| match i {
+        ])
+    }
+
+    /// Claims a new refund (see the module's documentation). `with` is the subscription with
+    /// the changes that must happen in the same write (a withdrawal's lock, set before Toss is
+    /// called so that no credit can be spent meanwhile).
+    pub async fn claim_refund(
+        &self,
+        refund: &Refund,
+        total: Krw,
+        with: Option<&mut Subscription>,
+    ) -> Result<RefundWrite, Error> {
+        let mut items = self.claim_items(refund, total)?.to_vec();
+        self.write_refund(&mut items, with, |i| match i {
             0 => RefundWrite::OverBalance,
             1 => RefundWrite::NumberTaken,
             _ => RefundWrite::SubscriptionChanged,
@@ -356,15 +362,8 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::corrupt("(refund request put)", e.to_string()))?;
-        let mut items = vec![
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder()
-                .update(self.hold_balance(refund, total)?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(self.put_refund(refund, RefundCondition::New)?)
-                .build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder().put(marker).build()];
+        items.extend(self.claim_items(refund, total)?);
         self.write_refund(&mut items, None, |i| match i {
             0 => RefundWrite::RequestSeen,
             1 => RefundWrite::OverBalance,
