@@ -390,30 +390,30 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
             "withdrawalPending": false,
         });
     };
-    let current_period = match (sub.anchor, sub.current_period_end, sub.next_period) {
+    let current_period = match (sub.anchor(), sub.current_period_end(), sub.next_period()) {
         (Some(anchor), Some(end), next) if next > 0 => json!({
             "start": time(period_start(anchor, next - 1)),
             "end": time(end),
         }),
         _ => Value::Null,
     };
-    let next_charge_at = match sub.status {
-        Status::Active if !sub.cancel_at_period_end && sub.hold.is_none() => {
-            sub.next_charge_at.map(time)
+    let next_charge_at = match sub.status() {
+        Status::Active if !sub.cancel_at_period_end() && sub.on_hold().is_none() => {
+            sub.next_charge_at().map(time)
         }
         Status::PastDue
-            if sub.hold.is_none() && !sub.dunning.as_ref().is_some_and(|d| d.card_unusable) =>
+            if sub.on_hold().is_none() && !sub.dunning().is_some_and(|d| d.card_unusable) =>
         {
-            sub.next_charge_at.map(time)
+            sub.next_charge_at().map(time)
         }
         _ => None,
     };
-    let usable = matches!(sub.status, Status::Active | Status::PastDue);
-    let card = match (&sub.card_number_masked, &sub.billing_key) {
-        (Some(number), Some(_)) => json!({ "company": sub.card_company, "number": number }),
+    let usable = matches!(sub.status(), Status::Active | Status::PastDue);
+    let card = match (&sub.card_number_masked(), &sub.billing_key()) {
+        (Some(number), Some(_)) => json!({ "company": sub.card_company(), "number": number }),
         _ => Value::Null,
     };
-    let past_due = match (&sub.status, &sub.dunning) {
+    let past_due = match (&sub.status(), &sub.dunning()) {
         (Status::PastDue, Some(d)) => json!({
             "since": time(d.started_at),
             "nextRetryAt": next_charge_at,
@@ -423,43 +423,43 @@ pub(crate) fn subscription_json(sub: Option<&Subscription>, plan: &Plan) -> Valu
         _ => Value::Null,
     };
     json!({
-        "status": sub.status.as_str(),
-        "cancelAtPeriodEnd": sub.cancel_at_period_end,
+        "status": sub.status().as_str(),
+        "cancelAtPeriodEnd": sub.cancel_at_period_end(),
         "currentPeriod": current_period,
         "nextChargeAt": next_charge_at,
-        "credits": if usable { sub.credits } else { 0 },
+        "credits": if usable { sub.credits() } else { 0 },
         "card": card,
         "plan": plan_json,
         "pastDue": past_due,
         "withdrawable": null,
-        "withdrawalPending": sub.withdrawal.is_some(),
+        "withdrawalPending": sub.withdrawal().is_some(),
     })
 }
 
 /// One ledger entry as the app sees it. A refusal on our side is never shown by its code.
 fn payment_json(a: &ChargeAttempt) -> Value {
-    let status = match a.status {
-        AttemptStatus::Done if a.refunded >= a.amount => "CANCELED",
-        AttemptStatus::Done if a.refunded.won() > 0 => "PARTIAL_CANCELED",
+    let status = match a.status() {
+        AttemptStatus::Done if a.refunded() >= a.amount() => "CANCELED",
+        AttemptStatus::Done if a.refunded().won() > 0 => "PARTIAL_CANCELED",
         AttemptStatus::Done => "DONE",
         AttemptStatus::Declined => "DECLINED",
         AttemptStatus::NotCharged => "NOT_CHARGED",
         AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review => "UNKNOWN",
     };
-    let failure = match a.status {
+    let failure = match a.status() {
         AttemptStatus::Declined => json!({
-            "code": a.error_code.as_deref().unwrap_or("DECLINED"),
-            "message": a.error_message.as_deref().unwrap_or_default(),
+            "code": a.error_code().unwrap_or("DECLINED"),
+            "message": a.error_message().unwrap_or_default(),
         }),
         AttemptStatus::NotCharged => {
-            let customers = a.error_code.as_deref().filter(|c| {
+            let customers = a.error_code().filter(|c| {
                 toss::class::class_of_code(toss::Operation::Charge, &toss::ErrorCode::parse(c))
                     == toss::ErrorClass::CustomerData
             });
             match customers {
                 Some(code) => json!({
                     "code": code,
-                    "message": a.error_message.as_deref().unwrap_or_default(),
+                    "message": a.error_message().unwrap_or_default(),
                 }),
                 None => json!({
                     "code": billing::FailureCode::ServiceError.as_str(),
@@ -470,14 +470,14 @@ fn payment_json(a: &ChargeAttempt) -> Value {
         _ => Value::Null,
     };
     json!({
-        "orderId": a.order_id.as_str(),
-        "kind": a.kind.as_str(),
-        "period": a.period,
-        "amount": a.amount.won(),
+        "orderId": a.order_id().as_str(),
+        "kind": a.kind().as_str(),
+        "period": a.period(),
+        "amount": a.amount().won(),
         "status": status,
-        "approvedAt": a.approved_at.map(time),
-        "receiptUrl": a.receipt_url,
+        "approvedAt": a.approved_at().map(time),
+        "receiptUrl": a.receipt_url(),
         "failure": failure,
-        "refunded": a.refunded.won(),
+        "refunded": a.refunded().won(),
     })
 }

@@ -92,6 +92,9 @@ impl From<SweepError> for Diagnostic {
         let error_type = match &e {
             SweepError::InvalidEvent(_) => "InvalidEvent",
             SweepError::Billing(billing::Error::OurFault { .. }) => "TossRefusedOurRequest",
+            SweepError::Billing(billing::Error::ManyCustomersRefused { .. }) => {
+                "ManyCustomersRefused"
+            }
             SweepError::Billing(billing::Error::TossUnavailable(_)) => "TossUnavailable",
             SweepError::Billing(billing::Error::Store(_)) => "TableUnavailable",
             SweepError::Billing(billing::Error::InvalidAsOf { .. }) => "InvalidAsOf",
@@ -285,7 +288,7 @@ mod tests {
     #[test]
     fn our_faults_surface_with_a_stable_error_type_for_alarms() {
         let d: Diagnostic = SweepError::Billing(billing::Error::OurFault {
-            code: "UNAUTHORIZED_KEY".into(),
+            code: Some(toss::ErrorCode::UnauthorizedKey),
         })
         .into();
         assert_eq!(d.error_type, "TossRefusedOurRequest");

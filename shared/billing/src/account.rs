@@ -97,7 +97,7 @@ impl Billing {
         let view = self.store.user_view(user_id).await?;
         let usable = view
             .subscription
-            .filter(|s| matches!(s.status, Status::Active | Status::PastDue));
+            .filter(|s| matches!(s.status(), Status::Active | Status::PastDue));
         let Some(sub) = usable else {
             // A replay of a key spent before the subscription ended still gets its answer.
             return self
@@ -106,7 +106,7 @@ impl Billing {
         };
         let consumption = Consumption {
             user_id,
-            subscription_id: &sub.id,
+            subscription_id: sub.id(),
             key_hash: &key_hash,
             request_hash: &request_hash,
             amount: request.amount,
@@ -118,9 +118,9 @@ impl Billing {
                 ConsumeWrite::Consumed => {
                     let credits = self
                         .store
-                        .subscription(&sub.id)
+                        .subscription(sub.id())
                         .await?
-                        .map_or(0, |s| s.credits);
+                        .map_or(0, |s| s.credits());
                     info!(amount = request.amount, credits, "credits consumed");
                     crate::metrics::credits_consumed(request.amount);
                     return Ok(ConsumeOutcome::Consumed {
@@ -135,12 +135,14 @@ impl Billing {
                         .map(|first| first.unwrap_or(ConsumeOutcome::Busy));
                 }
                 ConsumeWrite::Refused => {
-                    let refusal = match self.store.subscription(&sub.id).await? {
+                    let refusal = match self.store.subscription(sub.id()).await? {
                         // Not remembered under the key: once Toss answers, the same request
                         // is either spent or refused for good.
-                        Some(s) if s.withdrawal.is_some() => ConsumeOutcome::WithdrawalPending,
-                        Some(s) if matches!(s.status, Status::Active | Status::PastDue) => {
-                            ConsumeOutcome::Insufficient { credits: s.credits }
+                        Some(s) if s.withdrawal().is_some() => ConsumeOutcome::WithdrawalPending,
+                        Some(s) if matches!(s.status(), Status::Active | Status::PastDue) => {
+                            ConsumeOutcome::Insufficient {
+                                credits: s.credits(),
+                            }
                         }
                         _ => ConsumeOutcome::NoActiveSubscription,
                     };
@@ -222,7 +224,11 @@ impl Billing {
             // running, or died before): answer as it would have, with the balance of now.
             None => {
                 let credits = match &record.subscription_id {
-                    Some(id) => self.store.subscription(id).await?.map_or(0, |s| s.credits),
+                    Some(id) => self
+                        .store
+                        .subscription(id)
+                        .await?
+                        .map_or(0, |s| s.credits()),
                     None => 0,
                 };
                 ConsumeOutcome::Consumed {
@@ -259,26 +265,26 @@ impl Billing {
             let Some(mut sub) = self.store.user_view(user_id).await?.subscription else {
                 return Ok(ChangeOutcome::NoActiveSubscription);
             };
-            match sub.status {
+            match sub.status() {
                 Status::Canceled => return Ok(ChangeOutcome::NoActiveSubscription),
-                Status::Active if sub.cancel_at_period_end => {
+                Status::Active if sub.cancel_at_period_end() => {
                     return Ok(ChangeOutcome::Changed(Box::new(sub)));
                 }
                 _ => {}
             }
-            let last = self.store.last_attempt(&sub.id, sub.next_period).await?;
+            let last = self.store.last_attempt(sub.id(), sub.next_period()).await?;
             if let Some(open) = &last
-                && !open.status.is_final()
+                && !open.status().is_final()
             {
-                info!(order_id = %open.order_id, "cancel refused while a charge is open");
+                info!(order_id = %open.order_id(), "cancel refused while a charge is open");
                 return Ok(ChangeOutcome::PaymentPending);
             }
             // The slot the sweep would claim next for this period: saved only while it is
             // still empty, so a charge claimed after the check above refuses this save.
             let next_slot = last.map_or(sub.next_attempt(), |a| {
-                sub.next_attempt().max(a.attempt + 1)
+                sub.next_attempt().max(a.attempt() + 1)
             });
-            let ends_now = sub.status != Status::Active;
+            let ends_now = sub.status() != Status::Active;
             if ends_now {
                 sub.cancel(domain::CancelReason::Customer, now);
             } else {
@@ -290,10 +296,10 @@ impl Billing {
                 .await
             {
                 Ok(()) => {
-                    info!(subscription = %sub.id, ends_now, "canceled by the customer");
-                    if ends_now && self.delete_billing_key_of(&sub.id, now).await? {
+                    info!(subscription = %sub.id(), ends_now, "canceled by the customer");
+                    if ends_now && self.delete_billing_key_of(sub.id(), now).await? {
                         // Read back so the answer shows the key gone.
-                        if let Some(fresh) = self.store.subscription(&sub.id).await? {
+                        if let Some(fresh) = self.store.subscription(sub.id()).await? {
                             sub = fresh;
                         }
                     }
@@ -322,7 +328,7 @@ impl Billing {
             sub.resume(now);
             match self.store.save_subscription(&mut sub).await {
                 Ok(()) => {
-                    info!(subscription = %sub.id, "cancel at period end taken back");
+                    info!(subscription = %sub.id(), "cancel at period end taken back");
                     return Ok(ChangeOutcome::Changed(Box::new(sub)));
                 }
                 Err(e) if e.is_conflict() => continue,

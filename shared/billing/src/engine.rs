@@ -9,7 +9,7 @@ use toss::{ChargeRequest, ErrorClass, Payment};
 use tracing::{error, info, warn};
 
 use crate::Error;
-use crate::outcome::{ChargeOutcome, Source, decide};
+use crate::outcome::{ChargeOutcome, Source, decide, toss_code};
 
 /// Tunables of the engine, read from configuration once per cold start.
 #[derive(Debug, Clone)]
@@ -149,8 +149,8 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> ChargeAttempt {
         let mut attempt = ChargeAttempt::claim(
-            sub.id.clone(),
-            sub.customer_key.clone(),
+            sub.id().clone(),
+            sub.customer_key().clone(),
             period,
             number,
             self.settings.plan.amount(),
@@ -158,17 +158,16 @@ impl Billing {
             self.lease(owner, now),
             now,
         );
-        attempt.card = sub
-            .billing_key
-            .as_ref()
-            .map(domain::BillingKey::fingerprint);
+        if let Some(key) = sub.billing_key() {
+            attempt.send_with(key.fingerprint(), now);
+        }
         attempt
     }
 
     /// Settles an attempt we hold the lease on: charges (or looks up) at Toss, reads the answer
     /// with [`decide`], then writes what it decided. `now` is the engine's clock (the sweep's
     /// test clock when it runs ahead).
-    #[tracing::instrument(skip_all, fields(subscription = %sub.id, order_id = %attempt.order_id, attempt = attempt.attempt, mode = ?mode))]
+    #[tracing::instrument(skip_all, fields(subscription = %sub.id(), order_id = %attempt.order_id(), attempt = attempt.attempt(), mode = ?mode))]
     pub(crate) async fn settle(
         &self,
         sub: Subscription,
@@ -184,7 +183,7 @@ impl Billing {
                 self.charge(&sub, &mut attempt, owner).await?,
             ),
             Mode::Reconcile => {
-                let found = self.toss.payment_by_order_id(&attempt.order_id).await;
+                let found = self.toss.payment_by_order_id(attempt.order_id()).await;
                 match decide(Source::LookUp, &found, &attempt) {
                     // Toss has no payment under this order id: send the very same charge again
                     // (same order id, same idempotency key); Toss refuses a duplicate.
@@ -200,7 +199,7 @@ impl Billing {
         let mut outcome = decide(source, &answer, &attempt);
         if source != Source::LookUp && matches!(outcome, ChargeOutcome::Unknown { .. }) {
             warn!(code = ?answer.as_ref().err().and_then(|e| e.code()), "charge outcome unknown; looking the order up");
-            let found = self.toss.payment_by_order_id(&attempt.order_id).await;
+            let found = self.toss.payment_by_order_id(attempt.order_id()).await;
             match decide(Source::LookUp, &found, &attempt) {
                 // Nothing more is known: keep the charge's own answer.
                 ChargeOutcome::NotFound | ChargeOutcome::Unknown { .. } => {}
@@ -222,7 +221,7 @@ impl Billing {
         attempt: &mut ChargeAttempt,
         owner: &str,
     ) -> Result<Result<Payment, toss::Error>, Error> {
-        let Some(billing_key) = sub.billing_key.as_ref() else {
+        let Some(billing_key) = sub.billing_key() else {
             // A canceled subscription has no key, nor one whose key Toss deleted
             // (`card_deleted_at_toss`): nothing is sent, and the answer is the decline Toss
             // gives a deleted key, so the customer is asked for a new card.
@@ -235,23 +234,21 @@ impl Billing {
             }));
         };
         let card = billing_key.fingerprint();
-        if attempt.card.as_ref() != Some(&card) {
-            attempt.card = Some(card);
-            attempt.updated_at = attempt.updated_at.max(Utc::now());
+        if attempt.send_with(card, Utc::now()) {
             self.store.save_attempt(attempt, owner).await?;
         }
         let plan = &self.settings.plan;
         let request = ChargeRequest {
-            customer_key: sub.customer_key.clone(),
-            amount: attempt.amount,
-            order_id: attempt.order_id.clone(),
+            customer_key: sub.customer_key().clone(),
+            amount: attempt.amount(),
+            order_id: attempt.order_id().clone(),
             order_name: plan.order_name().to_owned(),
-            customer_email: sub.customer_email.as_ref().map(|e| e.as_str().to_owned()),
-            customer_name: sub.customer_name.as_ref().map(|n| n.as_str().to_owned()),
+            customer_email: sub.customer_email().map(|e| e.as_str().to_owned()),
+            customer_name: sub.customer_name().map(|n| n.as_str().to_owned()),
         };
         Ok(self
             .toss
-            .charge(billing_key, &request, &(&attempt.order_id).into())
+            .charge(billing_key, &request, &attempt.order_id().into())
             .await)
     }
 
@@ -274,7 +271,7 @@ impl Billing {
             } => {
                 let approved_at = approved_at.unwrap_or(now);
                 let mut attempt = attempt;
-                attempt.receipt_url = receipt_url;
+                attempt.attach_receipt(receipt_url);
                 self.record_payment(
                     sub,
                     attempt,
@@ -297,11 +294,13 @@ impl Billing {
                 error!(code = %code, "Toss refused the charge for a reason on our side; stopping");
                 attempt.mark_not_charged(&code, &message, now);
                 self.store.save_attempt(&attempt, owner).await?;
-                Err(Error::OurFault { code })
+                Err(Error::OurFault {
+                    code: toss_code(&code),
+                })
             }
             ChargeOutcome::CustomerRefused { code, message } => {
                 attempt.mark_not_charged(&code, &message, now);
-                if sub.status == Status::Incomplete {
+                if sub.status() == Status::Incomplete {
                     // A first charge: the customer sees the code and can register again.
                     warn!(code = %code, "Toss refused this customer's data at the first charge");
                     self.store.save_attempt(&attempt, owner).await?;
@@ -334,7 +333,9 @@ impl Billing {
                 error!(code = %code, "Toss refused a look-up for a reason on our side; stopping with the attempt open");
                 attempt.mark_unknown(&code, "the look-up was refused", now);
                 self.store.save_attempt(&attempt, owner).await?;
-                Err(Error::OurFault { code })
+                Err(Error::OurFault {
+                    code: toss_code(&code),
+                })
             }
         }
     }
@@ -350,10 +351,10 @@ impl Billing {
         refused_data: bool,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
-        let (period, order_id) = (attempt.period, attempt.order_id.clone());
+        let (period, order_id) = (attempt.period(), attempt.order_id().clone());
         let applied = self
             .write_outcome(sub, &mut attempt, owner, |s, _| {
-                if s.next_period != period {
+                if s.next_period() != period {
                     return false;
                 }
                 s.hold(&code, Some(order_id.clone()), now);
@@ -376,19 +377,19 @@ impl Billing {
         reconciled: bool,
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
-        if amount != attempt.amount {
+        if amount != attempt.amount() {
             error!(
                 charged = amount.won(),
-                expected = attempt.amount.won(),
+                expected = attempt.amount().won(),
                 "Toss charged another amount than requested"
             );
         }
         attempt.mark_done(payment_key, approved_at, now);
-        let period = attempt.period;
+        let period = attempt.period();
         let plan = self.settings.plan.clone();
         let written = self
             .write_outcome_of(sub, &mut attempt, owner, |s, _| {
-                if s.next_period != period {
+                if s.next_period() != period {
                     return false;
                 }
                 s.apply_success(period, approved_at, &plan);
@@ -420,23 +421,22 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<Settled, Error> {
         attempt.mark_declined(code, message, now);
-        let (period, number) = (attempt.period, attempt.attempt);
+        let (period, number) = (attempt.period(), attempt.attempt());
         let policy = self.settings.dunning.clone();
         let mut cancel = false;
         let mut superseded = false;
         // The card the declined charge was sent with: the ledger's note, or (for an attempt
         // written before the ledger kept it) the card as this run read it.
-        let tried = attempt.card.clone().or_else(|| {
-            sub.billing_key
-                .as_ref()
-                .map(domain::BillingKey::fingerprint)
-        });
+        let tried = attempt
+            .card()
+            .cloned()
+            .or_else(|| sub.billing_key().map(domain::BillingKey::fingerprint));
         let applied = self
             .write_outcome(sub, &mut attempt, owner, |s, a| {
-                if s.next_period != period {
+                if s.next_period() != period {
                     return false;
                 }
-                if s.billing_key.as_ref().map(domain::BillingKey::fingerprint) != tried {
+                if s.billing_key().map(domain::BillingKey::fingerprint) != tried {
                     // The card was replaced after this charge was sent: the decline says
                     // nothing about the new card, so it must not start dunning.
                     a.mark_not_charged(
@@ -466,7 +466,7 @@ impl Billing {
         }
         info!(code, ?kind, canceled = cancel, "charge declined");
         if cancel {
-            self.delete_billing_key_of(&attempt.subscription_id, now)
+            self.delete_billing_key_of(attempt.subscription_id(), now)
                 .await?;
         }
         Ok(Settled::Declined {
@@ -510,19 +510,19 @@ impl Billing {
         mut change: impl FnMut(&mut Subscription, &mut ChargeAttempt) -> bool,
     ) -> Result<Written, Error> {
         for _ in 0..RECORD_RETRIES {
-            if sub.status == Status::Canceled {
+            if sub.status() == Status::Canceled {
                 return Ok(Written::Ended);
             }
             let mut next = sub.clone();
             if !change(&mut next, attempt) {
-                if attempt.status == AttemptStatus::NotCharged {
+                if attempt.status() == AttemptStatus::NotCharged {
                     // The change turned the outcome into "nothing charged" (see record_decline).
                     self.store.save_attempt(attempt, owner).await?;
                     return Ok(Written::Alone);
                 }
                 error!(
-                    subscription_period = sub.next_period,
-                    attempt_period = attempt.period,
+                    subscription_period = sub.next_period(),
+                    attempt_period = attempt.period(),
                     "the subscription no longer expects this attempt; recording the ledger entry alone"
                 );
                 self.store.save_attempt(attempt, owner).await?;
@@ -532,7 +532,7 @@ impl Billing {
                 Ok(()) => return Ok(Written::Applied),
                 Err(e) if e.is_conflict() => {
                     // Our lease is ours alone, so the subscription must have changed: reload.
-                    match self.store.subscription(&sub.id).await? {
+                    match self.store.subscription(sub.id()).await? {
                         Some(fresh) => sub = fresh,
                         None => return Err(e.into()),
                     }
@@ -553,7 +553,7 @@ impl Billing {
         let Some(mut sub) = self.store.subscription(id).await? else {
             return Ok(false);
         };
-        let Some(key) = sub.billing_key.clone() else {
+        let Some(key) = sub.billing_key().cloned() else {
             return Ok(false);
         };
         match self.toss.delete_billing_key(&key).await {
@@ -566,7 +566,7 @@ impl Billing {
                 }
             }
             Err(e) if e.class() == ErrorClass::OurFault => Err(Error::OurFault {
-                code: e.code().unwrap_or_default().to_owned(),
+                code: e.error_code().cloned(),
             }),
             Err(e) => {
                 warn!(error = %e, "billing key deletion failed; the next sweep retries it");
@@ -584,13 +584,13 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<Option<Subscription>, Error> {
         let mut deleted = Vec::new();
-        for key in &sub.retired_billing_keys {
+        for key in sub.retired_billing_keys() {
             match self.toss.delete_billing_key(key).await {
                 Ok(()) => deleted.push(key.clone()),
                 Err(e) if e.class() == ErrorClass::NeedsNewCard => deleted.push(key.clone()),
                 Err(e) if e.class() == ErrorClass::OurFault => {
                     return Err(Error::OurFault {
-                        code: e.code().unwrap_or_default().to_owned(),
+                        code: e.error_code().cloned(),
                     });
                 }
                 Err(e) => {

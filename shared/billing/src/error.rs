@@ -4,10 +4,19 @@ pub enum Error {
     /// Toss refused a request for a reason on our side: wrong or revoked secret key, no
     /// billing contract, a request Toss considers invalid. Nothing was charged and no
     /// subscription was changed; a human must fix the configuration.
+    /// `code` is Toss's error code; `None` when its answer carried none (a bare 401, an
+    /// unreadable body) or our own client configuration was refused before sending.
     #[error(
-        "Toss refused our request with {code}; check TOSS_SECRET_KEY, the billing contract and the plan configuration"
+        "Toss refused our request with {}; check TOSS_SECRET_KEY, the billing contract and the plan configuration",
+        code.as_ref().map_or("no error code", toss::ErrorCode::as_str)
     )]
-    OurFault { code: String },
+    OurFault { code: Option<toss::ErrorCode> },
+    /// Toss refused the data of so many customers in one run that the cause is more likely
+    /// ours (a plan or request change) than theirs; the run stopped.
+    #[error(
+        "Toss refused the data of {refused} customers in one run; check the plan configuration before the next run"
+    )]
+    ManyCustomersRefused { refused: u64 },
     /// Toss could not be reached before any work started.
     #[error("Toss is unreachable")]
     TossUnavailable(#[source] toss::Error),
@@ -27,9 +36,67 @@ pub enum Error {
     InvalidAsOf {
         event_time: chrono::DateTime<chrono::Utc>,
     },
-    /// A value we construct ourselves failed its own validation: a bug.
-    #[error("internal invariant broken: {0}")]
-    Internal(String),
+    /// Our own code or data broke a rule it keeps: a bug or a damaged item, never the
+    /// customer's doing and never Toss's.
+    #[error("internal invariant broken")]
+    Internal(#[from] Invariant),
+}
+
+/// The rules our own code and data keep; each breach names what it found.
+#[derive(Debug, thiserror::Error)]
+pub enum Invariant {
+    /// A value we build ourselves (an order id, an idempotency key, a ULID) failed its own
+    /// validation.
+    #[error("a {what} we built failed its own validation")]
+    BuiltValue {
+        what: &'static str,
+        #[source]
+        source: domain::IdError,
+    },
+    #[error("the sweep's Toss slots were closed while it ran")]
+    TossSlotsClosed,
+    /// The ledger's last attempt is final but the subscription does not show it.
+    #[error("subscription {subscription} does not reflect its final attempt {order_id}")]
+    LedgerDisagrees {
+        subscription: domain::SubscriptionId,
+        order_id: domain::OrderId,
+    },
+    /// A conditional write kept losing to other writers.
+    #[error("{0} could not be written after retries: it kept changing under us")]
+    KeptConflicting(Contended),
+    #[error("refund request {request} has no refund numbered {number} on {order_id}")]
+    RequestWithoutRefund {
+        request: String,
+        order_id: domain::OrderId,
+        number: u32,
+    },
+    #[error("ledger entries of {0} have no subscription")]
+    SubscriptionMissing(domain::SubscriptionId),
+    #[error("paid attempt {0} has no paymentKey")]
+    PaidWithoutPaymentKey(domain::OrderId),
+    #[error("Toss's transactions of {day} did not end after {pages} pages")]
+    TransactionsUnbounded {
+        day: chrono::NaiveDate,
+        pages: usize,
+    },
+}
+
+/// The writes that retry on a version conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contended {
+    RefundClaim,
+    RefusedRefund,
+    DoneRefund,
+}
+
+impl std::fmt::Display for Contended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Contended::RefundClaim => "a refund claim",
+            Contended::RefusedRefund => "a refused refund",
+            Contended::DoneRefund => "a done refund",
+        })
+    }
 }
 
 /// An error and each of its causes, outermost first, joined by `: ` (what a log line shows

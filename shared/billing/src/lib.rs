@@ -45,7 +45,7 @@ pub use account::{ChangeOutcome, ConsumeOutcome, ConsumeRequest, PaymentsPage};
 pub use checkout::StartedCheckout;
 pub use config::{Config, ConfigError};
 pub use engine::{Billing, Settings};
-pub use error::{Error, cause_chain};
+pub use error::{Contended, Error, Invariant, cause_chain};
 pub use refund::{Converged, RefundOutcome, RefundRequest, RequestId};
 pub use register::{FailureCode, Registration, RegistrationOutcome};
 pub use settlement::{Mismatch, MismatchKind, SettlementReport, previous_kst_day};

@@ -84,8 +84,16 @@ fn text(code: &str, message: &str) -> (String, String) {
     (code.to_owned(), message.to_owned())
 }
 
+/// The code an outcome records when Toss's answer carried none.
+const NO_RESPONSE: &str = "NO_RESPONSE";
+
+/// Toss's own code in an outcome's code (`None` for [`NO_RESPONSE`]).
+pub(crate) fn toss_code(code: &str) -> Option<toss::ErrorCode> {
+    (code != NO_RESPONSE).then(|| toss::ErrorCode::parse(code))
+}
+
 fn of_error(source: Source, error: &toss::Error) -> ChargeOutcome {
-    let code = error.code().unwrap_or("NO_RESPONSE").to_owned();
+    let code = error.code().unwrap_or(NO_RESPONSE).to_owned();
     let message = error.to_string();
     let class = error.class();
     match (source, class) {
@@ -131,7 +139,7 @@ fn by_class(
 }
 
 fn of_payment(payment: &Payment, attempt: &ChargeAttempt) -> ChargeOutcome {
-    if payment.order_id != attempt.order_id.as_str() {
+    if payment.order_id != attempt.order_id().as_str() {
         let (code, message) = text("ORDER_MISMATCH", "Toss answered with another order");
         return ChargeOutcome::Unknown { code, message };
     }

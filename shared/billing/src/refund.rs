@@ -18,7 +18,7 @@ use toss::{ErrorClass, Payment};
 use tracing::{error, info, warn};
 
 use crate::settlement::our_attempt;
-use crate::{Billing, Error};
+use crate::{Billing, Contended, Error, Invariant};
 
 /// A refund as the edge parsed it.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ impl Billing {
         let Some(attempt) = self.paid_attempt(&request.order_id).await? else {
             return Ok(RefundOutcome::NoSuchPayment);
         };
-        let Some(payment_key) = attempt.payment_key.clone() else {
+        let Some(payment_key) = attempt.payment_key().cloned() else {
             return Ok(RefundOutcome::NoSuchPayment);
         };
         if let Some(answer) = self.answer_seen_request(request, &attempt, now).await? {
@@ -140,7 +140,7 @@ impl Billing {
             if amount.won() == 0 || amount > left {
                 return Ok(RefundOutcome::NotRefundable { refundable: left });
             }
-            let sub = self.subscription_of(&attempt.subscription_id).await?;
+            let sub = self.subscription_of(attempt.subscription_id()).await?;
             // Full: nothing is left of the payment once this refund is done.
             let whole = amount == left;
             let rule = whole && is_current_period(&sub, &attempt);
@@ -154,7 +154,7 @@ impl Billing {
                     self.store
                         .claim_requested_refund(
                             &refund,
-                            attempt.amount,
+                            attempt.amount(),
                             id.as_str(),
                             &request.fingerprint(),
                         )
@@ -162,7 +162,7 @@ impl Billing {
                 }
                 None => {
                     self.store
-                        .claim_refund(&refund, attempt.amount, None)
+                        .claim_refund(&refund, attempt.amount(), None)
                         .await?
                 }
             };
@@ -187,9 +187,7 @@ impl Billing {
                 _ => continue,
             }
         }
-        Err(Error::Internal(
-            "a refund could not be claimed after retries".into(),
-        ))
+        Err(Invariant::KeptConflicting(Contended::RefundClaim).into())
     }
 
     /// A request whose id was used before: the refund it claimed, as it stands now (nothing
@@ -207,23 +205,27 @@ impl Billing {
             return Ok(None);
         };
         if seen.fingerprint != request.fingerprint()
-            || seen.subscription_id != attempt.subscription_id
-            || (seen.period, seen.attempt) != (attempt.period, attempt.attempt)
+            || &seen.subscription_id != attempt.subscription_id()
+            || (seen.period, seen.attempt) != (attempt.period(), attempt.attempt())
         {
             return Ok(Some(RefundOutcome::RequestIdReused));
         }
         let refund = self
             .store
-            .refunds_of(&attempt.subscription_id, seen.period, seen.attempt)
+            .refunds_of(attempt.subscription_id(), seen.period, seen.attempt)
             .await?
             .into_iter()
             .find(|r| r.number == seen.number)
-            .ok_or_else(|| Error::Internal("a refund request without its refund".into()))?;
+            .ok_or_else(|| Invariant::RequestWithoutRefund {
+                request: id.as_str().to_owned(),
+                order_id: attempt.order_id().clone(),
+                number: seen.number,
+            })?;
         info!(refund = %refund.key(), "a refund request seen before: answered from its refund");
         if refund.status.is_open() {
             // Still open: settled from Toss's record now (sent again under its own key if
             // nobody is sending it), rather than left to the next sweep.
-            if let Err(e) = self.settle_refunds(&attempt.order_id, now).await {
+            if let Err(e) = self.settle_refunds(attempt.order_id(), now).await {
                 warn!(error = %e, "an open refund could not be settled now; the sweep will");
             }
         }
@@ -241,25 +243,25 @@ impl Billing {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        error!(order_id = %attempt.order_id, "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
+        error!(order_id = %attempt.order_id(), "Toss approved a charge for a subscription that had ended meanwhile; giving it back in full");
         let mut refund = self
             .next_refund(&attempt, approved, GIVE_BACK_REASON, RefundBy::System, now)
             .await?;
         refund.ends_subscription = false;
         refund.takes_back_credits = false;
-        attempt.refunded = attempt.amount;
+        attempt.hold_all_for_refund();
         self.store
             .record_attempt_given_back(&attempt, owner, &refund)
             .await?;
         match self.send_refund(refund, Some(approved), now).await? {
             RefundOutcome::Refunded { .. } => {
-                info!(order_id = %attempt.order_id, "a charge approved after the end was given back");
+                info!(order_id = %attempt.order_id(), "a charge approved after the end was given back");
             }
             RefundOutcome::Unknown { .. } => {
-                warn!(order_id = %attempt.order_id, "a give-back's answer is unknown; the sweep settles it");
+                warn!(order_id = %attempt.order_id(), "a give-back's answer is unknown; the sweep settles it");
             }
             other => {
-                error!(order_id = %attempt.order_id, ?other, "a give-back was not refunded; an operator must refund this payment");
+                error!(order_id = %attempt.order_id(), ?other, "a give-back was not refunded; an operator must refund this payment");
             }
         }
         Ok(())
@@ -278,7 +280,7 @@ impl Billing {
         let Some(payment_key) = self
             .paid_attempt(order_id)
             .await?
-            .and_then(|a| a.payment_key)
+            .and_then(|a| a.payment_key().cloned())
         else {
             return Ok(Vec::new());
         };
@@ -336,7 +338,11 @@ impl Billing {
         };
         let open: Vec<Refund> = self
             .store
-            .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+            .refunds_of(
+                attempt.subscription_id(),
+                attempt.period(),
+                attempt.attempt(),
+            )
             .await?
             .into_iter()
             // A refund claimed moments ago is still being sent by whoever claimed it.
@@ -383,7 +389,7 @@ impl Billing {
         let Some(attempt) = self.paid_attempt(&order_id).await? else {
             return Ok(report);
         };
-        if attempt.payment_key.as_ref() != Some(&payment.payment_key) {
+        if attempt.payment_key() != Some(&payment.payment_key) {
             warn!("a payment under our order id with another paymentKey; left for an operator");
             return Ok(report);
         }
@@ -425,7 +431,11 @@ impl Billing {
         for _ in 0..WRITE_RETRIES {
             let refunds = self
                 .store
-                .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+                .refunds_of(
+                    attempt.subscription_id(),
+                    attempt.period(),
+                    attempt.attempt(),
+                )
                 .await?;
             if refunds
                 .iter()
@@ -449,7 +459,7 @@ impl Billing {
                 };
             }
             // A cancel no entry names: made in Toss's console.
-            let sub = self.subscription_of(&attempt.subscription_id).await?;
+            let sub = self.subscription_of(attempt.subscription_id()).await?;
             let mut found = self
                 .next_refund(
                     attempt,
@@ -468,7 +478,7 @@ impl Billing {
             let changed = (ended || taken > 0).then_some(&mut sub);
             match self
                 .store
-                .record_found_refund(&found, attempt.amount, changed)
+                .record_found_refund(&found, attempt.amount(), changed)
                 .await?
             {
                 RefundWrite::Written => {
@@ -576,9 +586,7 @@ impl Billing {
                 _ => continue,
             }
         }
-        Err(Error::Internal(
-            "a refused refund could not be recorded after retries".into(),
-        ))
+        Err(Invariant::KeptConflicting(Contended::RefusedRefund).into())
     }
 
     /// Records a refund Toss did, with the policy steps it carries, in one write. `None` when
@@ -603,9 +611,7 @@ impl Billing {
                 _ => continue,
             }
         }
-        Err(Error::Internal(
-            "a refund could not be recorded after retries".into(),
-        ))
+        Err(Invariant::KeptConflicting(Contended::DoneRefund).into())
     }
 
     /// Steps 2 and 3 on the subscription value (written with the refund by the caller):
@@ -616,16 +622,16 @@ impl Billing {
         refund: &Refund,
         now: DateTime<Utc>,
     ) -> (bool, u64) {
-        if sub.status == Status::Canceled {
+        if sub.status() == Status::Canceled {
             return (false, 0);
         }
         if (refund.takes_back_credits || refund.ends_subscription)
-            && refund.period + 1 != sub.next_period
+            && refund.period + 1 != sub.next_period()
         {
             // Decided when the refunded period was the current one; a renewal was paid since
             // (it was in flight when the refund was claimed). Ending now would take the new
             // period's service and credits without its money back: left for an operator.
-            error!(refund = %refund.key(), refunded_period = refund.period, next_period = sub.next_period, "a refund of a period that is no longer current: the subscription was not ended and no credits were taken");
+            error!(refund = %refund.key(), refunded_period = refund.period, next_period = sub.next_period(), "a refund of a period that is no longer current: the subscription was not ended and no credits were taken");
             return (false, 0);
         }
         let mut taken = 0;
@@ -640,7 +646,7 @@ impl Billing {
                 _ => CancelReason::Refunded,
             };
             sub.cancel(reason, now);
-            info!(refund = %refund.key(), subscription = %sub.id, "step 3: the subscription ended now");
+            info!(refund = %refund.key(), subscription = %sub.id(), "step 3: the subscription ended now");
             return (true, taken);
         }
         (false, taken)
@@ -653,17 +659,18 @@ impl Billing {
         ended: bool,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        if ended && sub.billing_key.is_some() {
-            self.delete_billing_key_of(&sub.id, now).await?;
+        if ended && sub.billing_key().is_some() {
+            self.delete_billing_key_of(sub.id(), now).await?;
         }
         Ok(())
     }
 
     /// The subscription a refund or a paid attempt belongs to (it is never deleted).
     async fn subscription_of(&self, id: &domain::SubscriptionId) -> Result<Subscription, Error> {
-        self.store.subscription(id).await?.ok_or_else(|| {
-            Error::Internal(format!("ledger entries of {id} without their subscription"))
-        })
+        self.store
+            .subscription(id)
+            .await?
+            .ok_or_else(|| Invariant::SubscriptionMissing(id.clone()).into())
     }
 
     /// The refund as someone else settled it.
@@ -703,7 +710,7 @@ impl Billing {
             .store
             .attempt(&id, period, number)
             .await?
-            .filter(|a| a.status == AttemptStatus::Done))
+            .filter(|a| a.status() == AttemptStatus::Done))
     }
 
     /// A new refund of `attempt`, numbered after every refund it has.
@@ -717,7 +724,11 @@ impl Billing {
     ) -> Result<Refund, Error> {
         let number = self
             .store
-            .refunds_of(&attempt.subscription_id, attempt.period, attempt.attempt)
+            .refunds_of(
+                attempt.subscription_id(),
+                attempt.period(),
+                attempt.attempt(),
+            )
             .await?
             .iter()
             .map(|r| r.number)
@@ -725,13 +736,13 @@ impl Billing {
             .unwrap_or(0)
             + 1;
         let payment_key = attempt
-            .payment_key
-            .clone()
-            .ok_or_else(|| Error::Internal("a paid attempt without a paymentKey".into()))?;
+            .payment_key()
+            .cloned()
+            .ok_or_else(|| Invariant::PaidWithoutPaymentKey(attempt.order_id().clone()))?;
         Ok(Refund::claim(
-            attempt.subscription_id.clone(),
-            attempt.period,
-            attempt.attempt,
+            attempt.subscription_id().clone(),
+            attempt.period(),
+            attempt.attempt(),
             payment_key,
             number,
             amount,
@@ -766,14 +777,17 @@ enum Found {
 
 /// What is left: the ledger's own balance, never more than Toss's.
 fn left_to_refund(attempt: &ChargeAttempt, payment: &Payment) -> Krw {
-    let ours = attempt.amount.won().saturating_sub(attempt.refunded.won());
+    let ours = attempt
+        .amount()
+        .won()
+        .saturating_sub(attempt.refunded().won());
     let toss = payment.balance_amount.map_or(ours, Krw::won);
     Krw::new(ours.min(toss))
 }
 
 /// Whether `attempt` paid for the subscription's current period.
 pub(crate) fn is_current_period(sub: &Subscription, attempt: &ChargeAttempt) -> bool {
-    sub.status != Status::Canceled && attempt.period + 1 == sub.next_period
+    sub.status() != Status::Canceled && attempt.period() + 1 == sub.next_period()
 }
 
 /// Codes that refuse our credentials, not the refund.

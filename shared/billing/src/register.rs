@@ -12,7 +12,7 @@ use toss::ErrorClass;
 use tracing::{error, info, warn};
 
 use crate::engine::{Mode, Settled};
-use crate::{Billing, Error};
+use crate::{Billing, Error, Invariant};
 
 /// What the success redirect carried, already parsed at the edge.
 #[derive(Debug, Clone)]
@@ -153,8 +153,13 @@ impl Billing {
         if let Some(record) = self.store.redirect(&hash).await? {
             return self.replay(&record, &registration.customer_key).await;
         }
-        let idempotency_key = IdempotencyKey::parse(format!("issue-{}", &hash[..48]))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let idempotency_key =
+            IdempotencyKey::parse(format!("issue-{}", &hash[..48])).map_err(|source| {
+                Invariant::BuiltValue {
+                    what: "idempotency key",
+                    source,
+                }
+            })?;
         let billing = match self
             .toss
             .issue_billing_key(
@@ -189,7 +194,7 @@ impl Billing {
                 .customer_subscription(&registration.customer_key)
                 .await?;
             let result = match current {
-                Some(sub) if sub.status != Status::Canceled => {
+                Some(sub) if sub.status() != Status::Canceled => {
                     // Boxed: the charge they may start makes a large future, which would
                     // otherwise sit on the stack of whatever polls the redirect.
                     Box::pin(self.update_card(
@@ -207,7 +212,7 @@ impl Billing {
                     Box::pin(self.start(
                         registration,
                         &user_id,
-                        previous.map(|s| s.id),
+                        previous.map(|s| s.id().clone()),
                         &billing.billing_key,
                         (masked.clone(), company.clone()),
                         &hash,
@@ -249,8 +254,12 @@ impl Billing {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<RegistrationOutcome, Error> {
-        let id = SubscriptionId::parse(ulid::Ulid::new().to_string())
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let id = SubscriptionId::parse(ulid::Ulid::new().to_string()).map_err(|source| {
+            Invariant::BuiltValue {
+                what: "subscription id",
+                source,
+            }
+        })?;
         let mut sub = Subscription::new(
             id.clone(),
             registration.customer_key.clone(),
@@ -258,13 +267,15 @@ impl Billing {
             masked,
             now,
         );
-        sub.card_company = company;
-        sub.customer_email = registration.customer_email.clone();
-        sub.customer_name = registration.customer_name.clone();
+        sub.set_card_company(company);
+        sub.update_contact(
+            registration.customer_email.clone(),
+            registration.customer_name.clone(),
+        );
         let attempt = self.new_attempt(&sub, 0, 1, AttemptKind::First, owner, now);
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),
-            customer_key: sub.customer_key.clone(),
+            customer_key: sub.customer_key().clone(),
             subscription_id: Some(id.clone()),
             order_id: Some((0, 1)),
             failure_code: None,
@@ -289,37 +300,33 @@ impl Billing {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<RegistrationOutcome, Error> {
-        let id = sub.id.clone();
+        let id = sub.id().clone();
         let charge_now = sub.charges_on_new_card();
         let mut number = sub.next_attempt();
         if charge_now {
-            match self.store.last_attempt(&id, sub.next_period).await? {
-                Some(open) if !open.status.is_final() => {
+            match self.store.last_attempt(&id, sub.next_period()).await? {
+                Some(open) if !open.status().is_final() => {
                     // A charge of this period is under way or its outcome unknown: it is
                     // settled first (by the sweep), never charged twice. Nothing changes now.
-                    warn!(order_id = %open.order_id, "a new card while a charge is under way; refusing it for now");
+                    warn!(order_id = %open.order_id(), "a new card while a charge is under way; refusing it for now");
                     return self
                         .refuse_redirect(hash, &sub, billing_key, FailureCode::PaymentPending, now)
                         .await;
                 }
                 // Attempts Toss refused on our side do not count as tries, but their numbers
                 // are taken: the next attempt comes after the last one in the ledger.
-                Some(last) if last.attempt >= number => number = last.attempt + 1,
+                Some(last) if last.attempt() >= number => number = last.attempt() + 1,
                 _ => {}
             }
         }
         sub.replace_card(billing_key.clone(), masked, now);
-        sub.card_company = company;
-        // What the customer gave this time goes on the receipts from now on (a corrected
-        // e-mail that Toss refused before, say).
-        if let Some(email) = &registration.customer_email {
-            sub.customer_email = Some(email.clone());
-        }
-        if let Some(name) = &registration.customer_name {
-            sub.customer_name = Some(name.clone());
-        }
+        sub.set_card_company(company);
+        sub.update_contact(
+            registration.customer_email.clone(),
+            registration.customer_name.clone(),
+        );
         let attempt = charge_now.then(|| {
-            let kind = if sub.status == Status::Incomplete {
+            let kind = if sub.status() == Status::Incomplete {
                 AttemptKind::First
             } else {
                 AttemptKind::CardUpdate
@@ -327,20 +334,20 @@ impl Billing {
             // Due at once in the same write as the claim: should this request die before the
             // outcome is recorded, the sweep finds the attempt and reconciles it.
             sub.charge_now(now);
-            self.new_attempt(&sub, sub.next_period, number, kind, owner, now)
+            self.new_attempt(&sub, sub.next_period(), number, kind, owner, now)
         });
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),
-            customer_key: sub.customer_key.clone(),
+            customer_key: sub.customer_key().clone(),
             subscription_id: Some(id.clone()),
-            order_id: attempt.as_ref().map(|a| (a.period, a.attempt)),
+            order_id: attempt.as_ref().map(|a| (a.period(), a.attempt())),
             failure_code: None,
             created_at: now,
         };
         self.store
             .update_from_redirect(&mut sub, attempt.as_ref(), &record)
             .await?;
-        let retired_a_key = !sub.retired_billing_keys.is_empty();
+        let retired_a_key = !sub.retired_billing_keys().is_empty();
         let outcome = match attempt {
             None => {
                 info!(subscription = %id, "card replaced on an active subscription; nothing charged");
@@ -381,7 +388,7 @@ impl Billing {
     ) -> Result<RegistrationOutcome, Error> {
         let record = RedirectRecord {
             auth_key_hash: hash.to_owned(),
-            customer_key: sub.customer_key.clone(),
+            customer_key: sub.customer_key().clone(),
             subscription_id: None,
             order_id: None,
             failure_code: Some(code.as_str().to_owned()),
@@ -392,8 +399,8 @@ impl Billing {
             Err(e) if e.is_conflict() => {}
             Err(e) => return Err(e.into()),
         }
-        if sub.billing_key.as_ref() != Some(billing_key) {
-            self.retire_unused_key(&sub.customer_key, billing_key, now)
+        if sub.billing_key() != Some(billing_key) {
+            self.retire_unused_key(sub.customer_key(), billing_key, now)
                 .await;
         }
         Ok(RegistrationOutcome::Failed { code })
@@ -417,11 +424,8 @@ impl Billing {
                     break;
                 }
             };
-            if sub.billing_key.as_ref() == Some(key) {
+            if !sub.retire_unused_key(key) {
                 return;
-            }
-            if !sub.retired_billing_keys.contains(key) {
-                sub.retired_billing_keys.push(key.clone());
             }
             match self.store.save_subscription(&mut sub).await {
                 Ok(()) => {
@@ -563,29 +567,34 @@ impl Billing {
             });
         };
         let attempt = self.store.attempt(&id, period, number).await?;
-        Ok(match attempt.map(|a| (a.status, a.error_code)) {
-            Some((AttemptStatus::Done, _)) => RegistrationOutcome::Subscribed {
-                subscription_id: id,
+        Ok(
+            match attempt.map(|a| (a.status(), a.error_code().map(str::to_owned))) {
+                Some((AttemptStatus::Done, _)) => RegistrationOutcome::Subscribed {
+                    subscription_id: id,
+                },
+                Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
+                    code: FailureCode::toss(code.as_deref().unwrap_or("DECLINED")),
+                },
+                Some((AttemptStatus::NotCharged, code)) => RegistrationOutcome::Failed {
+                    // The customer's own data may be named; a refusal on our side may not.
+                    code: code
+                        .filter(|c| {
+                            toss::class::class_of_code(
+                                toss::Operation::Charge,
+                                &toss::ErrorCode::parse(c),
+                            ) == ErrorClass::CustomerData
+                        })
+                        .map_or(FailureCode::ServiceError, |c| FailureCode::toss(&c)),
+                },
+                Some((
+                    AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review,
+                    _,
+                ))
+                | None => RegistrationOutcome::Pending {
+                    subscription_id: id,
+                },
             },
-            Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
-                code: FailureCode::toss(code.as_deref().unwrap_or("DECLINED")),
-            },
-            Some((AttemptStatus::NotCharged, code)) => RegistrationOutcome::Failed {
-                // The customer's own data may be named; a refusal on our side may not.
-                code: code
-                    .filter(|c| {
-                        toss::class::class_of_code(
-                            toss::Operation::Charge,
-                            &toss::ErrorCode::parse(c),
-                        ) == ErrorClass::CustomerData
-                    })
-                    .map_or(FailureCode::ServiceError, |c| FailureCode::toss(&c)),
-            },
-            Some((AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review, _))
-            | None => RegistrationOutcome::Pending {
-                subscription_id: id,
-            },
-        })
+        )
     }
 }
 

@@ -18,19 +18,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use domain::{AttemptStatus, ChargeAttempt, OrderId, SubscriptionId};
 use serde::Serialize;
 use toss::{ErrorClass, PaymentStatus, Transaction, TransactionQuery};
 use tracing::{error, info, warn};
 
 use crate::engine::{Mode, Settled};
-use crate::{Billing, Error};
+use crate::{Billing, Error, Invariant};
 
 /// Rows per page of Toss's list.
 const PAGE: u32 = 1000;
 /// A bound on the pages of one day (5,000,000 rows): a cursor that never ends is a bug.
 const MAX_PAGES: usize = 5000;
+/// The last second of a day, as Toss's transactions query takes its end.
+const LAST_SECOND: NaiveTime = match NaiveTime::from_hms_opt(23, 59, 59) {
+    Some(t) => t,
+    None => panic!("23:59:59 is a time"),
+};
 
 /// What kind of disagreement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -143,7 +148,7 @@ impl Billing {
             ..SettlementReport::default()
         };
         let paid_by_order: BTreeMap<&str, &ChargeAttempt> =
-            paid.iter().map(|a| (a.order_id.as_str(), a)).collect();
+            paid.iter().map(|a| (a.order_id().as_str(), a)).collect();
         let listed: BTreeSet<&str> = rows.iter().map(|r| r.order_id.as_str()).collect();
 
         for row in &rows {
@@ -179,7 +184,7 @@ impl Billing {
                         row.amount.won()
                     ),
                 ),
-                Some(entry) => match entry.status {
+                Some(entry) => match entry.status() {
                     AttemptStatus::Done => report.compare(row, &entry),
                     AttemptStatus::Pending | AttemptStatus::Unknown => {
                         self.repair(row, entry, run_id, now, &mut report).await?
@@ -194,7 +199,7 @@ impl Billing {
         }
 
         for entry in &paid {
-            if !listed.contains(entry.order_id.as_str()) {
+            if !listed.contains(entry.order_id().as_str()) {
                 self.confirm_missing(entry, &mut report).await?;
             }
         }
@@ -270,10 +275,7 @@ impl Billing {
 
     /// All of Toss's rows of the day, page by page.
     async fn toss_rows(&self, day: NaiveDate) -> Result<Vec<Transaction>, Error> {
-        let (Some(start), Some(end)) = (day.and_hms_opt(0, 0, 0), day.and_hms_opt(23, 59, 59))
-        else {
-            return Err(Error::Internal("a day without a start".into()));
-        };
+        let (start, end) = (day.and_time(NaiveTime::MIN), day.and_time(LAST_SECOND));
         let mut query = TransactionQuery {
             start,
             end,
@@ -290,9 +292,11 @@ impl Billing {
                 return Ok(rows);
             }
         }
-        Err(Error::Internal(format!(
-            "Toss's transactions of {day} did not end after {MAX_PAGES} pages"
-        )))
+        Err(Invariant::TransactionsUnbounded {
+            day,
+            pages: MAX_PAGES,
+        }
+        .into())
     }
 
     /// An entry Toss has `DONE` that the ledger holds open: settled from Toss's own record.
@@ -329,19 +333,18 @@ impl Billing {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<Repair, Error> {
-        let Some(sub) = self.store.subscription(&entry.subscription_id).await? else {
+        let Some(sub) = self.store.subscription(entry.subscription_id()).await? else {
             return Ok(Repair::NoSubscription);
         };
-        if entry.lease.as_ref().is_some_and(|l| l.until > now) {
+        if entry.lease().is_some_and(|l| l.until > now) {
             return Ok(Repair::Leased);
         }
-        entry.lease = Some(self.lease(owner, now));
-        entry.updated_at = now;
+        entry.take_over(self.lease(owner, now), now);
         match self.store.take_over_attempt(&entry, now).await {
             Err(e) if e.is_conflict() => Ok(Repair::TakenMeanwhile),
             Err(e) => Err(e.into()),
             Ok(()) => {
-                warn!(order_id = %entry.order_id, "settling an open entry Toss has DONE");
+                warn!(order_id = %entry.order_id(), "settling an open entry Toss has DONE");
                 let settled = self.settle(sub, entry, owner, Mode::Reconcile, now).await?;
                 Ok(Repair::Settled(settled))
             }
@@ -354,7 +357,7 @@ impl Billing {
         entry: &ChargeAttempt,
         report: &mut SettlementReport,
     ) -> Result<(), Error> {
-        match self.toss.payment_by_order_id(&entry.order_id).await {
+        match self.toss.payment_by_order_id(entry.order_id()).await {
             Ok(payment) if payment.status == PaymentStatus::Done => {
                 let row = Transaction {
                     transaction_key: String::new(),
@@ -372,7 +375,7 @@ impl Billing {
             Ok(payment) => {
                 report.mismatch(
                     MismatchKind::StatusDiffers,
-                    entry.order_id.as_str(),
+                    entry.order_id().as_str(),
                     format!("the ledger has it DONE; Toss has it {:?}", payment.status),
                 );
                 Ok(())
@@ -380,10 +383,10 @@ impl Billing {
             Err(e) if matches!(e.class(), ErrorClass::NotFound) => {
                 report.mismatch(
                     MismatchKind::MissingAtToss,
-                    entry.order_id.as_str(),
+                    entry.order_id().as_str(),
                     format!(
                         "the ledger has {} KRW DONE; Toss has no such payment",
-                        entry.amount.won()
+                        entry.amount().won()
                     ),
                 );
                 Ok(())
@@ -405,7 +408,7 @@ impl SettlementReport {
     /// A Toss approval against its `DONE` entry.
     fn compare(&mut self, row: &Transaction, entry: &ChargeAttempt) {
         let mut same = true;
-        if row.amount != entry.amount {
+        if row.amount != entry.amount() {
             same = false;
             self.mismatch(
                 MismatchKind::AmountDiffers,
@@ -413,11 +416,11 @@ impl SettlementReport {
                 format!(
                     "Toss {} KRW, ledger {} KRW",
                     row.amount.won(),
-                    entry.amount.won()
+                    entry.amount().won()
                 ),
             );
         }
-        if entry.payment_key.as_ref() != Some(&row.payment_key) {
+        if entry.payment_key() != Some(&row.payment_key) {
             same = false;
             self.mismatch(
                 MismatchKind::PaymentKeyDiffers,
@@ -433,7 +436,7 @@ impl SettlementReport {
 pub(crate) fn toss_failure(e: toss::Error) -> Error {
     match e.class() {
         ErrorClass::OurFault | ErrorClass::CustomerData => Error::OurFault {
-            code: e.code().unwrap_or_default().to_owned(),
+            code: e.error_code().cloned(),
         },
         _ => Error::TossUnavailable(e),
     }

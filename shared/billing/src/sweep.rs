@@ -2,8 +2,8 @@
 //! charge → record, with bounded concurrency, until the work or the time runs out.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,7 +20,7 @@ use store::Due;
 
 use crate::engine::{Mode, Settled};
 use crate::summary::Summary;
-use crate::{Billing, Error};
+use crate::{Billing, Error, Invariant};
 
 /// How one sweep runs.
 #[derive(Debug, Clone)]
@@ -74,12 +74,22 @@ enum Processed {
     },
 }
 
+/// Why a run stops before its end.
+#[derive(Debug)]
+enum Stop {
+    /// Toss refused a request of ours (see [`Error::OurFault`]).
+    OurFault(Option<toss::ErrorCode>),
+    /// `REFUSED_DATA_BREAKER` customers' data refused in one run.
+    ManyCustomersRefused,
+}
+
 struct Run<'a> {
     billing: &'a Billing,
     options: &'a SweepOptions,
     abort: AtomicBool,
     summary: Mutex<Summary>,
-    our_fault: Mutex<Option<String>>,
+    /// Why the run stopped early, when it did: the first reason found wins.
+    stop: OnceLock<Stop>,
     /// One permit per charge in flight at Toss (`SweepOptions::concurrency`).
     toss_slots: Semaphore,
     /// Subscriptions whose open attempt was under a live lease: revisited once it expires,
@@ -116,7 +126,7 @@ impl Run<'_> {
         self.toss_slots
             .acquire()
             .await
-            .map_err(|_| Error::Internal("the sweep's Toss slots were closed".into()))
+            .map_err(|_| Invariant::TossSlotsClosed.into())
     }
 
     fn may_claim(&self) -> bool {
@@ -167,7 +177,7 @@ impl Billing {
                 as_of: options.as_of.to_rfc3339(),
                 ..Summary::default()
             }),
-            our_fault: Mutex::new(None),
+            stop: OnceLock::new(),
             toss_slots: Semaphore::new(options.concurrency.max(1)),
             leased: Mutex::new(Vec::new()),
             refused_data: AtomicU64::new(0),
@@ -255,9 +265,15 @@ impl Billing {
         run.count_unknown_open().await;
 
         let summary = run.summary.lock().await.clone();
-        if let Some(code) = run.our_fault.lock().await.clone() {
-            error!(?summary, code = %code, "sweep stopped: Toss refused our request");
-            return Err(Error::OurFault { code });
+        if let Some(stop) = run.stop.get() {
+            let error = match stop {
+                Stop::OurFault(code) => Error::OurFault { code: code.clone() },
+                Stop::ManyCustomersRefused => Error::ManyCustomersRefused {
+                    refused: run.refused_data.load(Ordering::SeqCst),
+                },
+            };
+            error!(?summary, error = %error, "sweep stopped early");
+            return Err(error);
         }
         if summary.errors > 0 {
             error!(?summary, "sweep finished with errors");
@@ -308,13 +324,16 @@ impl Billing {
     /// the run stops before touching a single subscription.
     async fn preflight(&self) -> Result<(), Error> {
         let probe =
-            OrderId::parse("preflight-key-check").map_err(|e| Error::Internal(e.to_string()))?;
+            OrderId::parse("preflight-key-check").map_err(|source| Invariant::BuiltValue {
+                what: "order id",
+                source,
+            })?;
         match self.toss.payment_by_order_id(&probe).await {
             Ok(_) => Ok(()),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => Ok(()),
                 ErrorClass::OurFault | ErrorClass::CustomerData => Err(Error::OurFault {
-                    code: e.code().unwrap_or_default().to_owned(),
+                    code: e.error_code().cloned(),
                 }),
                 _ => Err(Error::TossUnavailable(e)),
             },
@@ -322,7 +341,7 @@ impl Billing {
     }
 
     async fn process(&self, run: &Run<'_>, sub: Subscription) -> Result<Processed, Error> {
-        let sub = if sub.retired_billing_keys.is_empty() {
+        let sub = if sub.retired_billing_keys().is_empty() {
             sub
         } else {
             match self.delete_retired_keys(sub, run.now()).await? {
@@ -343,7 +362,7 @@ impl Billing {
         // The copy may have waited for the slot: a customer's cancel can have landed meanwhile,
         // with no attempt yet to refuse it. Act on the subscription as it is now (one more
         // consistent read; the claim also checks it in the same transaction).
-        let Some(sub) = self.store.subscription(&sub.id).await? else {
+        let Some(sub) = self.store.subscription(sub.id()).await? else {
             return Ok(Processed::Skipped);
         };
         let action = sub.next_action(run.options.as_of);
@@ -351,7 +370,7 @@ impl Billing {
         match action {
             NextAction::Nothing => Ok(Processed::Nothing),
             NextAction::Charge { period } => {
-                let kind = if sub.dunning.is_some() {
+                let kind = if sub.dunning().is_some() {
                     AttemptKind::Retry
                 } else {
                     AttemptKind::Renewal
@@ -386,7 +405,7 @@ impl Billing {
                 self.cancel_now(sub, reason, now).await
             }
             NextAction::DeleteBillingKey => {
-                Ok(if self.delete_billing_key_of(&sub.id, now).await? {
+                Ok(if self.delete_billing_key_of(sub.id(), now).await? {
                     Processed::KeyDeleted
                 } else {
                     Processed::Skipped
@@ -399,9 +418,9 @@ impl Billing {
     async fn open_attempt(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
         Ok(self
             .store
-            .last_attempt(&sub.id, sub.next_period)
+            .last_attempt(sub.id(), sub.next_period())
             .await?
-            .filter(|a| !a.status.is_final()))
+            .filter(|a| !a.status().is_final()))
     }
 
     async fn cancel_now(
@@ -416,8 +435,8 @@ impl Billing {
             Err(e) if e.is_conflict() => return Ok(Processed::Skipped),
             Err(e) => return Err(e.into()),
         }
-        info!(subscription = %sub.id, reason = reason.as_str(), "subscription canceled");
-        let key_deleted = self.delete_billing_key_of(&sub.id, now).await?;
+        info!(subscription = %sub.id(), reason = reason.as_str(), "subscription canceled");
+        let key_deleted = self.delete_billing_key_of(sub.id(), now).await?;
         Ok(Processed::Canceled { key_deleted })
     }
 
@@ -432,10 +451,9 @@ impl Billing {
         if now >= abandoned_at {
             return self.cancel_now(sub, CancelReason::Abandoned, now).await;
         }
-        if sub.next_charge_at == Some(abandoned_at) {
+        if !sub.revisit_at(abandoned_at) {
             return Ok(Processed::Nothing);
         }
-        sub.next_charge_at = Some(abandoned_at);
         match self.store.save_subscription(&mut sub).await {
             Ok(()) => Ok(Processed::Nothing),
             Err(e) if e.is_conflict() => Ok(Processed::Skipped),
@@ -452,18 +470,18 @@ impl Billing {
         period: u32,
         kind: AttemptKind,
     ) -> Result<Processed, Error> {
-        let Some(sub) = self.store.subscription(&seen.id).await? else {
+        let Some(sub) = self.store.subscription(seen.id()).await? else {
             return Ok(Processed::Skipped);
         };
-        if sub.version != seen.version {
+        if sub.version() != seen.version() {
             // The index was stale: the subscription moved on; the next run sees it as it is.
             return Ok(Processed::Skipped);
         }
-        let Some(last) = self.store.last_attempt(&sub.id, period).await? else {
+        let Some(last) = self.store.last_attempt(sub.id(), period).await? else {
             return Ok(Processed::Skipped);
         };
         let now = run.now();
-        match last.status {
+        match last.status() {
             AttemptStatus::Pending | AttemptStatus::Unknown => self.take_over(run, sub, last).await,
             // Toss refused an earlier attempt for a reason on our side and nothing was charged,
             // or an operator looked at the attempt sent for review and released the hold:
@@ -472,7 +490,7 @@ impl Billing {
                 let attempt = self.new_attempt(
                     &sub,
                     period,
-                    last.attempt + 1,
+                    last.attempt() + 1,
                     kind,
                     &run.options.run_id,
                     now,
@@ -490,16 +508,20 @@ impl Billing {
                 // The subscription and the ledger were read one after the other: another run's
                 // outcome transaction may have committed in between. Only a subscription that
                 // still has not moved after that is a real disagreement.
-                match self.store.subscription(&sub.id).await? {
-                    Some(fresh) if fresh.version == sub.version => {}
+                match self.store.subscription(sub.id()).await? {
+                    Some(fresh) if fresh.version() == sub.version() => {}
                     _ => return Ok(Processed::Skipped),
                 }
                 error!(
-                    subscription = %sub.id,
-                    order_id = %last.order_id,
+                    subscription = %sub.id(),
+                    order_id = %last.order_id(),
                     "the ledger has a final attempt the subscription does not reflect; leaving it for a human"
                 );
-                Err(Error::Internal("ledger and subscription disagree".into()))
+                Err(Invariant::LedgerDisagrees {
+                    subscription: sub.id().clone(),
+                    order_id: last.order_id().clone(),
+                }
+                .into())
             }
         }
     }
@@ -514,22 +536,21 @@ impl Billing {
     ) -> Result<Processed, Error> {
         let now = run.now();
         if !attempt.may_reconcile_at(now) {
-            if attempt.status == AttemptStatus::Unknown {
+            if attempt.status() == AttemptStatus::Unknown {
                 run.note_unknown(&attempt).await;
             }
-            return Ok(match attempt.lease.as_ref() {
+            return Ok(match attempt.lease() {
                 Some(lease) if lease.until > now => Processed::Leased { until: lease.until },
                 _ => Processed::Skipped,
             });
         }
-        attempt.lease = Some(self.lease(&run.options.run_id, now));
-        attempt.updated_at = now;
+        attempt.take_over(self.lease(&run.options.run_id, now), now);
         match self.store.take_over_attempt(&attempt, now).await {
             Ok(()) => {}
             Err(e) if e.is_conflict() => return Ok(Processed::Skipped),
             Err(e) => return Err(e.into()),
         }
-        warn!(subscription = %sub.id, order_id = %attempt.order_id, "reconciling an unfinished attempt");
+        warn!(subscription = %sub.id(), order_id = %attempt.order_id(), "reconciling an unfinished attempt");
         self.settle_now(run, sub, attempt, Mode::Reconcile, now)
             .await
     }
@@ -544,7 +565,7 @@ impl Billing {
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Processed, Error> {
-        let (order_id, created_at) = (attempt.order_id.clone(), attempt.created_at);
+        let (order_id, created_at) = (attempt.order_id().clone(), attempt.created_at());
         let settled = self
             .settle(sub, attempt, &run.options.run_id, mode, now)
             .await?;
@@ -584,7 +605,7 @@ impl Run<'_> {
         self.unknown_open
             .lock()
             .await
-            .insert(attempt.order_id.clone(), attempt.created_at);
+            .insert(attempt.order_id().clone(), attempt.created_at());
     }
 
     /// The summary's `unknown_open` and `oldest_unknown_age_seconds`, once the run is over.
@@ -627,11 +648,7 @@ impl Run<'_> {
                     if refused >= REFUSED_DATA_BREAKER {
                         error!(last_code = %code, refused, "Toss refused the data of too many customers in one run; stopping as for our own fault");
                         self.abort.store(true, Ordering::SeqCst);
-                        drop(s);
-                        self.our_fault
-                            .lock()
-                            .await
-                            .get_or_insert_with(|| "MANY_CUSTOMERS_REFUSED".into());
+                        let _ = self.stop.set(Stop::ManyCustomersRefused);
                     }
                 }
             }
@@ -662,8 +679,7 @@ impl Run<'_> {
             }
             Err(Error::OurFault { code }) => {
                 self.abort.store(true, Ordering::SeqCst);
-                drop(s);
-                self.our_fault.lock().await.get_or_insert(code);
+                let _ = self.stop.set(Stop::OurFault(code));
             }
             Err(e) => {
                 error!(subscription = %id, error = %crate::cause_chain(&e), "processing a due subscription failed");

@@ -265,8 +265,8 @@ impl Billing {
             error!(subscription = %id, period, attempt, "Toss has DONE an order of ours the ledger does not know");
             return Ok(Convergence::Disagrees);
         };
-        let order_id = entry.order_id.clone();
-        match entry.status {
+        let order_id = entry.order_id().clone();
+        match entry.status() {
             AttemptStatus::Done => Ok(Convergence::InStep),
             AttemptStatus::Pending | AttemptStatus::Unknown => {
                 match self.take_over_and_settle(entry, owner, now).await? {
@@ -310,7 +310,7 @@ impl Billing {
                 }
                 match self.store.save_subscription(&mut sub).await {
                     Ok(()) => {
-                        warn!(subscription = %id, status = sub.status.as_str(), "billing key deleted at Toss; the card is gone");
+                        warn!(subscription = %id, status = sub.status().as_str(), "billing key deleted at Toss; the card is gone");
                         return Ok(Convergence::CardGone {
                             subscription_id: id,
                         });
@@ -325,7 +325,7 @@ impl Billing {
                 .store
                 .subscription(&id)
                 .await?
-                .is_some_and(|s| s.billing_key.as_ref() == Some(billing_key))
+                .is_some_and(|s| s.billing_key() == Some(billing_key))
             {
                 return Err(Error::Store(store::Error::ConditionFailed));
             }

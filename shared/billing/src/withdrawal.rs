@@ -36,18 +36,18 @@ pub fn withdrawable(
     days: u32,
     now: DateTime<Utc>,
 ) -> Option<Withdrawable> {
-    if sub.status != Status::Active
-        || sub.withdrawal.is_some()
-        || paid.status != AttemptStatus::Done
+    if sub.status() != Status::Active
+        || sub.withdrawal().is_some()
+        || paid.status() != AttemptStatus::Done
         || !is_current_period(sub, paid)
-        || paid.refunded.won() > 0
-        || sub.credits_used_in_period > 0
+        || paid.refunded().won() > 0
+        || sub.credits_used_in_period() > 0
     {
         return None;
     }
-    let until = paid.approved_at? + Duration::days(i64::from(days));
+    let until = paid.approved_at()? + Duration::days(i64::from(days));
     (now < until).then_some(Withdrawable {
-        amount: paid.amount,
+        amount: paid.amount(),
         until,
     })
 }
@@ -104,7 +104,7 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<WithdrawOutcome, Error> {
         let outcomes = match self.paid_for_current_period(&sub).await? {
-            Some(paid) => match self.settle_refunds(&paid.order_id, now).await {
+            Some(paid) => match self.settle_refunds(paid.order_id(), now).await {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     warn!(error = %e, "a pending withdrawal could not be settled now; the sweep will");
@@ -113,8 +113,8 @@ impl Billing {
             },
             None => Vec::new(),
         };
-        let lock = sub.withdrawal.clone();
-        let subscription = Box::new(self.store.subscription(&sub.id).await?.unwrap_or(sub));
+        let lock = sub.withdrawal().map(str::to_owned);
+        let subscription = Box::new(self.store.subscription(sub.id()).await?.unwrap_or(sub));
         let ours = |o: &&RefundOutcome| match o {
             RefundOutcome::Refunded { refund, .. } | RefundOutcome::Refused { refund, .. } => {
                 Some(refund.key()) == lock
@@ -124,7 +124,7 @@ impl Billing {
         Ok(match outcomes.iter().find(ours) {
             // Ended with the money back (ours, or a console refund recorded once ours was
             // refused): that is what the customer asked for.
-            _ if subscription.status == Status::Canceled => WithdrawOutcome::Withdrawn {
+            _ if subscription.status() == Status::Canceled => WithdrawOutcome::Withdrawn {
                 subscription,
                 refund: None,
             },
@@ -136,7 +136,7 @@ impl Billing {
     }
 
     async fn latest_paid(&self, sub: &Subscription) -> Result<Option<ChargeAttempt>, Error> {
-        if sub.status != Status::Active || sub.credits_used_in_period > 0 {
+        if sub.status() != Status::Active || sub.credits_used_in_period() > 0 {
             return Ok(None);
         }
         self.paid_for_current_period(sub).await
@@ -147,15 +147,15 @@ impl Billing {
         &self,
         sub: &Subscription,
     ) -> Result<Option<ChargeAttempt>, Error> {
-        let Some(period) = sub.next_period.checked_sub(1) else {
+        let Some(period) = sub.next_period().checked_sub(1) else {
             return Ok(None);
         };
         Ok(self
             .store
-            .attempts_for_period(&sub.id, period)
+            .attempts_for_period(sub.id(), period)
             .await?
             .into_iter()
-            .find(|a| a.status == AttemptStatus::Done))
+            .find(|a| a.status() == AttemptStatus::Done))
     }
 
     /// Refunds the latest paid period in full, ends the subscription now and takes back its
@@ -171,12 +171,12 @@ impl Billing {
             let Some(mut sub) = self.store.user_view(user_id).await?.subscription else {
                 return Ok(WithdrawOutcome::NoActiveSubscription);
             };
-            if sub.status == Status::Canceled {
+            if sub.status() == Status::Canceled {
                 // A replay of a withdrawal answers as the first one did; nothing is sent.
                 // (Ended by a refund recorded while the withdrawal was being asked: the same.)
                 return Ok(
                     if matches!(
-                        sub.cancel_reason,
+                        sub.cancel_reason(),
                         Some(CancelReason::Withdrawn | CancelReason::Refunded)
                     ) {
                         WithdrawOutcome::Withdrawn {
@@ -188,7 +188,7 @@ impl Billing {
                     },
                 );
             }
-            if sub.withdrawal.is_some() {
+            if sub.withdrawal().is_some() {
                 return self.pending_withdrawal(sub, now).await;
             }
             let Some(paid) = self.latest_paid(&sub).await? else {
@@ -197,7 +197,7 @@ impl Billing {
             let Some(terms) = withdrawable(&sub, &paid, self.settings.withdrawal_days, now) else {
                 return Ok(WithdrawOutcome::NotWithdrawable);
             };
-            let Some(payment_key) = paid.payment_key.clone() else {
+            let Some(payment_key) = paid.payment_key().cloned() else {
                 return Ok(WithdrawOutcome::NotWithdrawable);
             };
             // Toss's record first (once): a refund made in its console is recorded, and then
@@ -236,7 +236,7 @@ impl Billing {
             sub.begin_withdrawal(&refund.key(), now);
             match self
                 .store
-                .claim_refund(&refund, paid.amount, Some(&mut sub))
+                .claim_refund(&refund, paid.amount(), Some(&mut sub))
                 .await?
             {
                 RefundWrite::Written => {
@@ -245,12 +245,12 @@ impl Billing {
                     if matches!(outcome, RefundOutcome::Refused { .. }) {
                         // Refused because another cancel (in Toss's console) took the money
                         // first, say: that cancel fits the ledger now ours is released.
-                        if let Err(e) = self.settle_refunds(&paid.order_id, now).await {
+                        if let Err(e) = self.settle_refunds(paid.order_id(), now).await {
                             warn!(error = %e, "a refused withdrawal's payment could not be converged now; the settlement check will");
                         }
                     }
                     let subscription =
-                        Box::new(self.store.subscription(&sub.id).await?.unwrap_or(sub));
+                        Box::new(self.store.subscription(sub.id()).await?.unwrap_or(sub));
                     return Ok(match outcome {
                         RefundOutcome::Refunded { .. } => WithdrawOutcome::Withdrawn {
                             subscription,
@@ -258,7 +258,7 @@ impl Billing {
                         },
                         // Ended all the same: a console refund of the period was recorded.
                         RefundOutcome::Refused { .. }
-                            if subscription.status == Status::Canceled =>
+                            if subscription.status() == Status::Canceled =>
                         {
                             WithdrawOutcome::Withdrawn {
                                 subscription,
@@ -281,7 +281,10 @@ impl Billing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{AttemptKind, BillingKey, CustomerKey, Lease, PaymentKey, Plan, SubscriptionId};
+    use domain::{
+        AttemptKind, BillingKey, ChargeAttemptRecord, CustomerKey, Lease, PaymentKey, Plan,
+        SubscriptionId, SubscriptionRecord,
+    };
 
     fn kst(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -298,8 +301,8 @@ mod tests {
         );
         sub.apply_success(0, at, &Plan::new(Krw::new(3900), "Pro", 30).unwrap());
         let mut paid = ChargeAttempt::claim(
-            sub.id.clone(),
-            sub.customer_key.clone(),
+            sub.id().clone(),
+            sub.customer_key().clone(),
             0,
             0,
             Krw::new(3900),
@@ -331,14 +334,21 @@ mod tests {
     #[test]
     fn one_used_credit_a_refund_or_an_older_period_makes_it_not_withdrawable() {
         let now = kst("2026-12-02T10:00:00+09:00");
-        let (mut sub, paid) = paid_period();
-        sub.credits_used_in_period = 1;
-        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
-        let (sub, mut paid) = paid_period();
-        paid.refunded = Krw::new(100);
-        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
-        let (mut sub, paid) = paid_period();
-        sub.next_period = 2;
-        assert_eq!(withdrawable(&sub, &paid, 7, now), None);
+        let (sub, paid) = paid_period();
+        let used = Subscription::restore(SubscriptionRecord {
+            credits_used_in_period: 1,
+            ..sub.to_record()
+        });
+        assert_eq!(withdrawable(&used, &paid, 7, now), None);
+        let refunded = ChargeAttempt::restore(ChargeAttemptRecord {
+            refunded: Krw::new(100),
+            ..paid.to_record()
+        });
+        assert_eq!(withdrawable(&sub, &refunded, 7, now), None);
+        let later = Subscription::restore(SubscriptionRecord {
+            next_period: 2,
+            ..sub.to_record()
+        });
+        assert_eq!(withdrawable(&later, &paid, 7, now), None);
     }
 }

@@ -4,6 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{CardRef, CustomerKey, Krw, OrderId, PaymentKey, SubscriptionId};
 
+mod access;
+pub(crate) mod record;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptKind {
     /// The first period, charged right after the card is registered.
@@ -97,30 +100,30 @@ pub struct Lease {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeAttempt {
-    pub subscription_id: SubscriptionId,
-    pub customer_key: CustomerKey,
-    pub period: u32,
-    pub attempt: u32,
-    pub order_id: OrderId,
-    pub amount: Krw,
+    subscription_id: SubscriptionId,
+    customer_key: CustomerKey,
+    period: u32,
+    attempt: u32,
+    order_id: OrderId,
+    amount: Krw,
     /// Refunds holding part of `amount` (done, or still waiting for Toss's word).
-    pub refunded: Krw,
-    pub kind: AttemptKind,
-    pub status: AttemptStatus,
+    refunded: Krw,
+    kind: AttemptKind,
+    status: AttemptStatus,
     /// The billing key the charge was (last) sent with, so that a decline is blamed on the
     /// card that was actually tried.
-    pub card: Option<CardRef>,
-    pub lease: Option<Lease>,
-    pub payment_key: Option<PaymentKey>,
-    pub approved_at: Option<DateTime<Utc>>,
+    card: Option<CardRef>,
+    lease: Option<Lease>,
+    payment_key: Option<PaymentKey>,
+    approved_at: Option<DateTime<Utc>>,
     /// The card sales slip Toss issued for an approved charge.
-    pub receipt_url: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub reconcile_count: u32,
-    pub next_reconcile_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    receipt_url: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    reconcile_count: u32,
+    next_reconcile_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// Look-ups of an unknown outcome back off: 1 min, 5 min, 30 min, 2 h, then every 6 h.
@@ -222,6 +225,32 @@ impl ChargeAttempt {
         self.next_reconcile_at = Some(now + Duration::minutes(minutes));
         self.lease = None;
         self.updated_at = now;
+    }
+
+    /// The charge is (about to be) sent with `card`. Returns false when it already was.
+    pub fn send_with(&mut self, card: CardRef, now: DateTime<Utc>) -> bool {
+        if self.card.as_ref() == Some(&card) {
+            return false;
+        }
+        self.card = Some(card);
+        self.updated_at = self.updated_at.max(now);
+        true
+    }
+
+    /// The card sales slip Toss issued for the approved charge.
+    pub fn attach_receipt(&mut self, receipt_url: Option<String>) {
+        self.receipt_url = receipt_url;
+    }
+
+    /// Takes over an attempt whose lease expired (a dead run's): ours until `lease.until`.
+    pub fn take_over(&mut self, lease: Lease, now: DateTime<Utc>) {
+        self.lease = Some(lease);
+        self.updated_at = now;
+    }
+
+    /// All of the amount is held by a refund (an approval given back in full).
+    pub fn hold_all_for_refund(&mut self) {
+        self.refunded = self.amount;
     }
 
     fn set_error(&mut self, code: &str, message: &str) {

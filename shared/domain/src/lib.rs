@@ -15,6 +15,7 @@ mod plan;
 mod refund;
 mod subscription;
 
+pub use attempt::record::ChargeAttemptRecord;
 pub use attempt::{AttemptKind, AttemptStatus, ChargeAttempt, Lease, PaymentsCursor};
 pub use checkout::{CUSTOMER_KEY_ENTROPY, Checkout, CheckoutRefusal, CheckoutState, STATE_ENTROPY};
 pub use contact::{ContactError, CustomerName, Email};
@@ -27,6 +28,7 @@ pub use money::Krw;
 pub use period::{SEOUL, kst_day_start, kst_days_after, period_due_at, period_start};
 pub use plan::{DunningError, DunningPolicy, Plan, PlanError};
 pub use refund::{Refund, RefundBy, RefundStatus};
+pub use subscription::record::SubscriptionRecord;
 pub use subscription::{
     CancelReason, DeclineKind, Dunning, Hold, NextAction, Status, Subscription,
 };

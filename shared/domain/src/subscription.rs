@@ -4,6 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::period::{kst_days_after, period_due_at, period_start};
+
+mod access;
+pub(crate) mod record;
 use crate::{
     BillingKey, CreditChange, CreditEntry, CustomerKey, CustomerName, DunningPolicy, Email,
     OrderId, Plan, SubscriptionId,
@@ -132,55 +135,55 @@ pub enum NextAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    pub id: SubscriptionId,
-    pub customer_key: CustomerKey,
-    pub status: Status,
+    id: SubscriptionId,
+    customer_key: CustomerKey,
+    status: Status,
     /// `None` once deleted at Toss.
-    pub billing_key: Option<BillingKey>,
+    billing_key: Option<BillingKey>,
     /// Keys this subscription used before and that still exist at Toss: deleted by the sweep
     /// until Toss confirms (a replaced card's key, say).
-    pub retired_billing_keys: Vec<BillingKey>,
+    retired_billing_keys: Vec<BillingKey>,
     /// Masked as Toss returns it (`43301234****123*`).
-    pub card_number_masked: Option<String>,
+    card_number_masked: Option<String>,
     /// The card company's name (`현대`) as Toss gave it, or its issuer code when Toss no
     /// longer sends names.
-    pub card_company: Option<String>,
-    pub customer_email: Option<Email>,
-    pub customer_name: Option<CustomerName>,
+    card_company: Option<String>,
+    customer_email: Option<Email>,
+    customer_name: Option<CustomerName>,
     /// The moment of the first successful charge: every period is computed from it.
-    pub anchor: Option<DateTime<Utc>>,
+    anchor: Option<DateTime<Utc>>,
     /// The period the next charge is for (0 = the first month).
-    pub next_period: u32,
+    next_period: u32,
     /// Attempts already applied to this subscription for `next_period`.
-    pub attempts: u32,
+    attempts: u32,
     /// When the sweep should next act; `None` when there is nothing to do.
-    pub next_charge_at: Option<DateTime<Utc>>,
-    pub current_period_end: Option<DateTime<Utc>>,
+    next_charge_at: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
     /// The credits balance: the current period's allowance (plus carried-over credits with
     /// rollover) less what was consumed. Only ever changed together with a [`CreditEntry`].
-    pub credits: u64,
+    credits: u64,
     /// Credits consumed since the current period was granted (a statutory withdrawal needs
     /// none used).
-    pub credits_used_in_period: u64,
+    credits_used_in_period: u64,
     /// Ledger entries of changes made to this value and not yet written: the store writes them
     /// in the same transaction as the subscription and clears the list. Never stored on the
     /// subscription's item.
-    pub pending_credits: Vec<CreditEntry>,
-    pub cancel_at_period_end: bool,
+    pending_credits: Vec<CreditEntry>,
+    cancel_at_period_end: bool,
     /// The key of a statutory withdrawal's refund that Toss has not answered yet. While it is
     /// set no credit can be spent and no renewal claimed; the subscription ends (and its
     /// credits are taken back) only once Toss says the money is back, and nothing changes if
     /// Toss refuses (see `billing::withdrawal`).
-    pub withdrawal: Option<String>,
-    pub dunning: Option<Dunning>,
+    withdrawal: Option<String>,
+    dunning: Option<Dunning>,
     /// Set while an operator must look (see [`Hold`]).
-    pub hold: Option<Hold>,
-    pub canceled_at: Option<DateTime<Utc>>,
-    pub cancel_reason: Option<CancelReason>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    hold: Option<Hold>,
+    canceled_at: Option<DateTime<Utc>>,
+    cancel_reason: Option<CancelReason>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped on every write.
-    pub version: u64,
+    version: u64,
 }
 
 impl Subscription {
@@ -477,6 +480,45 @@ impl Subscription {
             self.retired_billing_keys.push(old.clone());
         }
         old
+    }
+
+    /// A key Toss issued for this customer that no subscription uses: listed as retired, so
+    /// that the sweep deletes it until Toss confirms. Returns false (and changes nothing) when
+    /// it is the current key.
+    pub fn retire_unused_key(&mut self, key: &BillingKey) -> bool {
+        if self.billing_key.as_ref() == Some(key) {
+            return false;
+        }
+        if !self.retired_billing_keys.contains(key) {
+            self.retired_billing_keys.push(key.clone());
+        }
+        true
+    }
+
+    /// The card company Toss named for the current card.
+    pub fn set_card_company(&mut self, company: Option<String>) {
+        self.card_company = company;
+    }
+
+    /// What the customer gave at their latest registration goes on the receipts from now on
+    /// (a corrected e-mail that Toss refused before, say); what they left out stays as it was.
+    pub fn update_contact(&mut self, email: Option<Email>, name: Option<CustomerName>) {
+        if let Some(email) = email {
+            self.customer_email = Some(email);
+        }
+        if let Some(name) = name {
+            self.customer_name = Some(name);
+        }
+    }
+
+    /// The sweep looks at it again at `at` (an `incomplete` subscription waiting to be given
+    /// up). Returns false when it already would.
+    pub fn revisit_at(&mut self, at: DateTime<Utc>) -> bool {
+        if self.next_charge_at == Some(at) {
+            return false;
+        }
+        self.next_charge_at = Some(at);
+        true
     }
 
     /// Whether a newly registered card should be charged at once.

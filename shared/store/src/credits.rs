@@ -147,12 +147,12 @@ impl Store {
     /// Puts for the credit entries a subscription change made (see
     /// [`Subscription::pending_credits`]); each is new or the transaction fails.
     pub(crate) fn put_new_credit_entries(&self, sub: &Subscription) -> Result<Vec<Put>, Error> {
-        sub.pending_credits
+        sub.pending_credits()
             .iter()
             .map(|entry| {
                 Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(to_item(&CreditItem::new(&sub.id, entry))?))
+                    .set_item(Some(to_item(&CreditItem::new(sub.id(), entry))?))
                     .condition_expression("attribute_not_exists(pk)")
                     .build()
                     .map_err(|e| Error::corrupt("(credit put)", e.to_string()))

@@ -245,7 +245,7 @@ impl Store {
         let next = out
             .last_evaluated_key
             .is_some()
-            .then(|| attempts.last().map(|a| (a.period, a.attempt)))
+            .then(|| attempts.last().map(|a| (a.period(), a.attempt())))
             .flatten();
         Ok((attempts, next))
     }
@@ -379,15 +379,15 @@ impl Store {
     // ---- writes ------------------------------------------------------------------------
 
     pub(crate) fn put_subscription(&self, sub: &Subscription) -> Result<Put, Error> {
-        let mut item = SubscriptionItem::new(sub, sub.version + 1);
+        let mut item = SubscriptionItem::new(sub, sub.version() + 1);
         self.seal_keys(&mut item)?;
         let item = to_item(&item)?;
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if sub.version == 0 {
+        let put = if sub.version() == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
             put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(sub.version))
+                .expression_attribute_values(":expected", n(sub.version()))
         };
         put.build()
             .map_err(|e| Error::corrupt("(subscription put)", e.to_string()))
@@ -477,11 +477,11 @@ impl Store {
         redirect: &RedirectRecord,
     ) -> Result<(), Error> {
         let pointer = CustomerItem {
-            pk: customer_pk(&sub.customer_key),
+            pk: customer_pk(sub.customer_key()),
             sk: CUSTOMER_SK.to_owned(),
-            customer_key: sub.customer_key.to_string(),
-            subscription_id: sub.id.to_string(),
-            updated_at: time::format(sub.created_at),
+            customer_key: sub.customer_key().to_string(),
+            subscription_id: sub.id().to_string(),
+            updated_at: time::format(sub.created_at()),
         };
         let pointer = Put::builder()
             .table_name(&self.table)
@@ -505,13 +505,13 @@ impl Store {
         .collect();
         items.push(self.point_user_to(
             user_id,
-            &sub.customer_key,
-            &sub.id,
+            sub.customer_key(),
+            sub.id(),
             replaces,
-            sub.created_at,
+            sub.created_at(),
         )?);
         self.transact_items(items).await?;
-        saved(sub);
+        sub.saved();
         Ok(())
     }
 
@@ -532,7 +532,7 @@ impl Store {
         }
         puts.extend(self.put_new_credit_entries(sub)?);
         self.transact(puts).await?;
-        saved(sub);
+        sub.saved();
         Ok(())
     }
 
@@ -550,7 +550,7 @@ impl Store {
         } else {
             self.transact(puts).await?;
         }
-        saved(sub);
+        sub.saved();
         Ok(())
     }
 
@@ -568,15 +568,15 @@ impl Store {
     ) -> Result<(), Error> {
         let still_chargeable = ConditionCheck::builder()
             .table_name(&self.table)
-            .key("pk", s(subscription_pk(&sub.id)))
+            .key("pk", s(subscription_pk(sub.id())))
             .key("sk", s(SUBSCRIPTION_SK))
             .condition_expression(
                 "#status = :status AND next_period = :period AND cancel_at_period_end = :false \
                  AND attribute_not_exists(withdrawal)",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(sub.status.as_str()))
-            .expression_attribute_values(":period", n(u64::from(attempt.period)))
+            .expression_attribute_values(":status", s(sub.status().as_str()))
+            .expression_attribute_values(":period", n(u64::from(attempt.period())))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
             .map_err(|e| Error::corrupt("(subscription check)", e.to_string()))?;
@@ -608,8 +608,8 @@ impl Store {
     ) -> Result<(), Error> {
         let slot_empty = ConditionCheck::builder()
             .table_name(&self.table)
-            .key("pk", s(subscription_pk(&sub.id)))
-            .key("sk", s(attempt_sk(sub.next_period, attempt)))
+            .key("pk", s(subscription_pk(sub.id())))
+            .key("sk", s(attempt_sk(sub.next_period(), attempt)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::corrupt("(attempt check)", e.to_string()))?;
@@ -627,7 +627,7 @@ impl Store {
                 .map(|p| TransactWriteItem::builder().put(p).build()),
         );
         self.transact_items(items).await?;
-        saved(sub);
+        sub.saved();
         Ok(())
     }
 
@@ -673,15 +673,9 @@ impl Store {
         ];
         puts.extend(self.put_new_credit_entries(sub)?);
         self.transact(puts).await?;
-        saved(sub);
+        sub.saved();
         Ok(())
     }
-}
-
-/// After a successful write: the stored version, and no credit entries left to write.
-pub(crate) fn saved(sub: &mut Subscription) {
-    sub.version += 1;
-    sub.pending_credits.clear();
 }
 
 fn sealed_error(id: &str, source: SealError) -> Error {

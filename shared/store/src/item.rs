@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, BillingKey, CancelReason, CardRef, ChargeAttempt, CustomerKey,
-    CustomerName, Dunning, Email, Hold, Krw, Lease, OrderId, PaymentKey, Status, Subscription,
-    SubscriptionId,
+    AttemptKind, AttemptStatus, BillingKey, CancelReason, CardRef, ChargeAttempt,
+    ChargeAttemptRecord, CustomerKey, CustomerName, Dunning, Email, Hold, Krw, Lease, OrderId,
+    PaymentKey, Status, Subscription, SubscriptionId, SubscriptionRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,11 @@ impl SubscriptionItem {
     /// The item for `sub` as it will be stored at `version`.
     pub(crate) fn new(sub: &Subscription, version: u64) -> Self {
         let due_at = sub.due_at();
+        let card_fp = sub
+            .billing_key()
+            .map(|k| k.fingerprint().as_str().to_owned());
+        let due_pk = due_at.map(|_| due_pk(due_shard(sub.id())));
+        let sub = sub.to_record();
         Self {
             pk: subscription_pk(&sub.id),
             sk: SUBSCRIPTION_SK.to_owned(),
@@ -214,12 +219,9 @@ impl SubscriptionItem {
             created_at: ts(sub.created_at),
             updated_at: ts(sub.updated_at),
             version,
-            due_pk: due_at.map(|_| due_pk(due_shard(&sub.id))),
+            due_pk,
             due_at: opt_ts(due_at),
-            card_fp: sub
-                .billing_key
-                .as_ref()
-                .map(|k| k.fingerprint().as_str().to_owned()),
+            card_fp,
         }
     }
 }
@@ -254,7 +256,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
             }),
             _ => None,
         };
-        Ok(Subscription {
+        Ok(Subscription::restore(SubscriptionRecord {
             id: SubscriptionId::parse(item.id).map_err(|_| bad(k, "id"))?,
             customer_key: CustomerKey::parse(item.customer_key)
                 .map_err(|_| bad(k, "customer_key"))?,
@@ -295,7 +297,6 @@ impl TryFrom<SubscriptionItem> for Subscription {
             )?,
             credits: item.credits,
             credits_used_in_period: item.credits_used_in_period,
-            pending_credits: Vec::new(),
             cancel_at_period_end: item.cancel_at_period_end,
             withdrawal: item.withdrawal,
             dunning,
@@ -309,7 +310,7 @@ impl TryFrom<SubscriptionItem> for Subscription {
             created_at: parse_ts(k, "created_at", &item.created_at)?,
             updated_at: parse_ts(k, "updated_at", &item.updated_at)?,
             version: item.version,
-        })
+        }))
     }
 }
 
@@ -358,10 +359,10 @@ pub(crate) struct AttemptItem {
 /// The Seoul day a paid attempt counts on (approval time, else its last update), the key of the
 /// `settled` index; `None` for every attempt that is not `DONE`.
 fn settled_day(attempt: &ChargeAttempt) -> Option<String> {
-    (attempt.status == domain::AttemptStatus::Done).then(|| {
+    (attempt.status() == domain::AttemptStatus::Done).then(|| {
         attempt
-            .approved_at
-            .unwrap_or(attempt.updated_at)
+            .approved_at()
+            .unwrap_or(attempt.updated_at())
             .with_timezone(&domain::SEOUL)
             .date_naive()
             .format("%Y-%m-%d")
@@ -371,6 +372,8 @@ fn settled_day(attempt: &ChargeAttempt) -> Option<String> {
 
 impl From<&ChargeAttempt> for AttemptItem {
     fn from(a: &ChargeAttempt) -> Self {
+        let settled_day = settled_day(a);
+        let a = a.to_record();
         Self {
             pk: subscription_pk(&a.subscription_id),
             sk: attempt_sk(a.period, a.attempt),
@@ -390,7 +393,7 @@ impl From<&ChargeAttempt> for AttemptItem {
             payment_key: a.payment_key.as_ref().map(ToString::to_string),
             approved_at: opt_ts(a.approved_at),
             receipt_url: a.receipt_url.clone(),
-            settled_day: settled_day(a),
+            settled_day,
             error_code: a.error_code.clone(),
             error_message: a.error_message.clone(),
             reconcile_count: a.reconcile_count,
@@ -414,7 +417,7 @@ impl TryFrom<AttemptItem> for ChargeAttempt {
             }),
             _ => None,
         };
-        Ok(ChargeAttempt {
+        Ok(ChargeAttempt::restore(ChargeAttemptRecord {
             subscription_id: SubscriptionId::parse(item.subscription_id)
                 .map_err(|_| bad(k, "subscription_id"))?,
             customer_key: CustomerKey::parse(item.customer_key)
@@ -452,7 +455,7 @@ impl TryFrom<AttemptItem> for ChargeAttempt {
             )?,
             created_at: parse_ts(k, "created_at", &item.created_at)?,
             updated_at: parse_ts(k, "updated_at", &item.updated_at)?,
-        })
+        }))
     }
 }
 
@@ -562,10 +565,9 @@ mod tests {
 
     #[test]
     fn a_subscription_round_trips_through_its_dynamodb_item() {
-        let mut s = sub();
         // Unwritten credit entries are not part of the item (the store writes them alongside).
-        s.pending_credits.clear();
-        let item = to_item(&SubscriptionItem::new(&s, s.version)).unwrap();
+        let s = Subscription::restore(sub().to_record());
+        let item = to_item(&SubscriptionItem::new(&s, s.version())).unwrap();
         let back: Subscription = from_item::<SubscriptionItem>(item)
             .unwrap()
             .try_into()
@@ -592,8 +594,8 @@ mod tests {
         let s = sub();
         let claimed_at = kst("2026-12-01T08:59:00+09:00");
         let mut a = ChargeAttempt::claim(
-            s.id.clone(),
-            s.customer_key.clone(),
+            s.id().clone(),
+            s.customer_key().clone(),
             1,
             0,
             Krw::new(3900),
@@ -605,9 +607,13 @@ mod tests {
             claimed_at,
         );
         let open = to_item(&AttemptItem::from(&a)).unwrap();
-        a.status = domain::AttemptStatus::Done;
         // 23:30 UTC on Nov 30 is 08:30 KST on Dec 1: the Seoul day counts.
-        a.approved_at = Some(kst("2026-12-01T08:30:00+09:00"));
+        let approved_at = kst("2026-12-01T08:30:00+09:00");
+        a.mark_done(
+            domain::PaymentKey::parse("tviva_fake_payment_key_0001").unwrap(),
+            approved_at,
+            approved_at,
+        );
         let paid = to_item(&AttemptItem::from(&a)).unwrap();
 
         assert!(
@@ -622,8 +628,8 @@ mod tests {
         let s = sub();
         let now = kst("2026-02-28T09:00:00+09:00");
         let mut a = ChargeAttempt::claim(
-            s.id.clone(),
-            s.customer_key.clone(),
+            s.id().clone(),
+            s.customer_key().clone(),
             1,
             2,
             Krw::new(3900),

@@ -20,7 +20,7 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::dynamo::{n, s, saved};
+use crate::dynamo::{n, s};
 use crate::item::{
     REFUND_PREFIX, attempt_sk, due_pk, due_shard, from_item, subscription_pk, to_item,
 };
@@ -512,7 +512,7 @@ impl Store {
         match self.transact_items(std::mem::take(items)).await {
             Ok(()) => {
                 if let Some(sub) = sub {
-                    saved(sub);
+                    sub.saved();
                 }
                 Ok(RefundWrite::Written)
             }

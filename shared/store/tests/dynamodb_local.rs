@@ -36,8 +36,8 @@ fn attempt(
     now: DateTime<Utc>,
 ) -> ChargeAttempt {
     ChargeAttempt::claim(
-        sub.id.clone(),
-        sub.customer_key.clone(),
+        sub.id().clone(),
+        sub.customer_key().clone(),
         period,
         n,
         Krw::new(3900),
@@ -53,8 +53,8 @@ fn attempt(
 fn redirect(sub: &Subscription, hash: &str, now: DateTime<Utc>) -> RedirectRecord {
     RedirectRecord {
         auth_key_hash: hash.into(),
-        customer_key: sub.customer_key.clone(),
-        subscription_id: Some(sub.id.clone()),
+        customer_key: sub.customer_key().clone(),
+        subscription_id: Some(sub.id().clone()),
         order_id: Some((0, 1)),
         failure_code: None,
         created_at: now,
@@ -79,16 +79,16 @@ async fn starting_a_subscription_writes_it_its_customer_pointer_first_attempt_an
     let now = t("2026-11-24T10:00:00Z");
     let (sub, first) = started(&store, 1, now).await;
 
-    assert_eq!(sub.version, 1);
+    assert_eq!(sub.version(), 1);
     assert_eq!(
         store
-            .customer_subscription(&sub.customer_key)
+            .customer_subscription(sub.customer_key())
             .await
             .unwrap()
             .unwrap(),
         sub
     );
-    assert_eq!(store.attempt(&sub.id, 0, 1).await.unwrap().unwrap(), first);
+    assert_eq!(store.attempt(sub.id(), 0, 1).await.unwrap().unwrap(), first);
     assert_eq!(
         store.redirect("h1").await.unwrap().unwrap(),
         redirect(&sub, "h1", now)
@@ -101,8 +101,10 @@ async fn a_second_live_subscription_for_the_same_customer_is_refused_and_nothing
     let store = store().await;
     let now = t("2026-11-24T10:00:00Z");
     let (sub, _) = started(&store, 2, now).await;
-    let mut twin = new_sub(3, now);
-    twin.customer_key = sub.customer_key.clone();
+    let mut twin = domain::Subscription::restore(domain::SubscriptionRecord {
+        customer_key: sub.customer_key().clone(),
+        ..new_sub(3, now).to_record()
+    });
     let first = attempt(&twin, 0, 1, "api", now);
 
     let record = redirect(&twin, "h3", now);
@@ -121,11 +123,11 @@ async fn a_second_live_subscription_for_the_same_customer_is_refused_and_nothing
         "the customer pointer's condition failed: {reasons:?}"
     );
     assert!(
-        store.subscription(&twin.id).await.unwrap().is_none(),
+        store.subscription(twin.id()).await.unwrap().is_none(),
         "all or nothing"
     );
     assert!(store.redirect("h3").await.unwrap().is_none());
-    assert_eq!(twin.version, 0);
+    assert_eq!(twin.version(), 0);
 }
 
 #[tokio::test]
@@ -133,8 +135,8 @@ async fn claiming_an_attempt_twice_fails_the_second_claim_as_a_conflict() {
     let store = store().await;
     let now = t("2026-11-24T10:00:00Z");
     let (sub, _) = started(&store, 4, now).await;
-    let a = attempt(&sub, sub.next_period, 2, "run-a", now);
-    let b = attempt(&sub, sub.next_period, 2, "run-b", now);
+    let a = attempt(&sub, sub.next_period(), 2, "run-a", now);
+    let b = attempt(&sub, sub.next_period(), 2, "run-b", now);
 
     store.claim_attempt(&a, &sub).await.unwrap();
     let err = store.claim_attempt(&b, &sub).await.unwrap_err();
@@ -142,11 +144,11 @@ async fn claiming_an_attempt_twice_fails_the_second_claim_as_a_conflict() {
     assert!(err.is_conflict(), "{err:?}");
     assert_eq!(
         store
-            .attempt(&sub.id, sub.next_period, 2)
+            .attempt(sub.id(), sub.next_period(), 2)
             .await
             .unwrap()
             .unwrap()
-            .lease
+            .lease()
             .unwrap()
             .owner,
         "run-a"
@@ -161,7 +163,7 @@ async fn a_charge_is_not_claimed_for_a_subscription_whose_cancel_was_saved_after
     let mut canceled = read_by_sweep.clone();
     canceled.schedule_cancel(now);
     store.save_subscription(&mut canceled).await.unwrap();
-    let period = read_by_sweep.next_period;
+    let period = read_by_sweep.next_period();
 
     let err = store
         .claim_attempt(
@@ -174,7 +176,7 @@ async fn a_charge_is_not_claimed_for_a_subscription_whose_cancel_was_saved_after
     assert!(err.is_conflict(), "{err:?}");
     assert!(
         store
-            .attempt(&read_by_sweep.id, period, 2)
+            .attempt(read_by_sweep.id(), period, 2)
             .await
             .unwrap()
             .is_none(),
@@ -188,9 +190,9 @@ async fn a_change_the_charge_does_not_depend_on_does_not_stop_its_claim() {
     let now = t("2026-11-24T10:00:00Z");
     let (read_by_sweep, _) = started(&store, 42, now).await;
     let mut renamed = read_by_sweep.clone();
-    renamed.customer_email = Some(domain::Email::parse("new@example.com").unwrap());
+    renamed.update_contact(Some(domain::Email::parse("new@example.com").unwrap()), None);
     store.save_subscription(&mut renamed).await.unwrap();
-    let period = read_by_sweep.next_period;
+    let period = read_by_sweep.next_period();
 
     store
         .claim_attempt(
@@ -202,7 +204,7 @@ async fn a_change_the_charge_does_not_depend_on_does_not_stop_its_claim() {
 
     assert!(
         store
-            .attempt(&read_by_sweep.id, period, 2)
+            .attempt(read_by_sweep.id(), period, 2)
             .await
             .unwrap()
             .is_some()
@@ -214,7 +216,7 @@ async fn a_cancel_is_not_saved_once_a_charge_was_claimed_in_the_slot_it_checked(
     let store = store().await;
     let now = t("2026-11-24T10:00:00Z");
     let (read_by_cancel, _) = started(&store, 43, now).await;
-    let period = read_by_cancel.next_period;
+    let period = read_by_cancel.next_period();
     store
         .claim_attempt(
             &attempt(&read_by_cancel, period, 2, "sweep", now),
@@ -232,12 +234,12 @@ async fn a_cancel_is_not_saved_once_a_charge_was_claimed_in_the_slot_it_checked(
 
     assert!(err.is_conflict(), "{err:?}");
     let stored = store
-        .subscription(&read_by_cancel.id)
+        .subscription(read_by_cancel.id())
         .await
         .unwrap()
         .unwrap();
-    assert!(!stored.cancel_at_period_end, "the cancel was not saved");
-    assert_eq!(stored.version, read_by_cancel.version);
+    assert!(!stored.cancel_at_period_end(), "the cancel was not saved");
+    assert_eq!(stored.version(), read_by_cancel.version());
 }
 
 #[tokio::test]
@@ -289,8 +291,10 @@ async fn an_outcome_is_recorded_only_by_the_lease_holder_and_only_on_the_version
         "{err:?}"
     );
 
-    let mut stale = paid.clone();
-    stale.version = 0;
+    let mut stale = domain::Subscription::restore(domain::SubscriptionRecord {
+        version: 0,
+        ..paid.to_record()
+    });
     let err = store
         .record_outcome(&mut stale, &first, "api")
         .await
@@ -300,7 +304,12 @@ async fn an_outcome_is_recorded_only_by_the_lease_holder_and_only_on_the_version
         "{err:?}"
     );
     assert_eq!(
-        store.attempt(&sub.id, 0, 1).await.unwrap().unwrap().status,
+        store
+            .attempt(sub.id(), 0, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
         AttemptStatus::Pending,
         "nothing half-applied"
     );
@@ -310,10 +319,15 @@ async fn an_outcome_is_recorded_only_by_the_lease_holder_and_only_on_the_version
         .await
         .unwrap();
     assert_eq!(
-        store.attempt(&sub.id, 0, 1).await.unwrap().unwrap().status,
+        store
+            .attempt(sub.id(), 0, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
         AttemptStatus::Done
     );
-    assert_eq!(store.subscription(&sub.id).await.unwrap().unwrap(), paid);
+    assert_eq!(store.subscription(sub.id()).await.unwrap().unwrap(), paid);
 
     let mut again = first.clone();
     again.mark_declined("REJECT_CARD_PAYMENT", "x", now);
@@ -340,7 +354,7 @@ async fn the_due_index_pages_through_every_shard_and_skips_what_is_not_due_or_fi
             sub.cancel(domain::CancelReason::PeriodEnd, now);
             sub.billing_key_deleted(now);
         } else {
-            due.push(sub.id.clone());
+            due.push(sub.id().clone());
         }
         store.record_outcome(&mut sub, &first, "api").await.unwrap();
     }
@@ -538,7 +552,7 @@ async fn raw_subscription(
         .table_name(table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", sub.id)),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", sub.id())),
         )
         .key(
             "sk",
@@ -558,7 +572,7 @@ async fn a_sealing_store_never_writes_a_billing_key_in_plaintext_and_reads_it_ba
     let store = sealing_store(&client, &table, &kms).await;
     let now = t("2026-11-24T10:00:00Z");
     let (mut sub, _) = started(&store, 51, now).await;
-    let old_key = sub.billing_key.clone().unwrap();
+    let old_key = sub.billing_key().cloned().unwrap();
     sub.replace_card(
         BillingKey::parse("bk_51_NEW_t5vOvQxrj4499PeiJcjen28-V2RyqgY=").unwrap(),
         None,
@@ -574,9 +588,9 @@ async fn a_sealing_store_never_writes_a_billing_key_in_plaintext_and_reads_it_ba
     );
     assert!(!text.contains("bk_51_NEW"), "new key in plaintext");
     assert!(store::is_sealed(raw["billing_key"].as_s().unwrap()));
-    let back = store.subscription(&sub.id).await.unwrap().unwrap();
-    assert_eq!(back.billing_key, sub.billing_key);
-    assert_eq!(back.retired_billing_keys, sub.retired_billing_keys);
+    let back = store.subscription(sub.id()).await.unwrap().unwrap();
+    assert_eq!(back.billing_key(), sub.billing_key());
+    assert_eq!(back.retired_billing_keys(), sub.retired_billing_keys());
     assert_eq!(kms.generated.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(kms.decrypted.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
@@ -592,8 +606,8 @@ async fn another_instance_opens_a_sealed_key_with_one_key_service_call_for_all_i
     let reader = sealing_store(&client, &table, &kms).await;
 
     for sub in [&a, &b, &a] {
-        let back = reader.subscription(&sub.id).await.unwrap().unwrap();
-        assert_eq!(back.billing_key, sub.billing_key);
+        let back = reader.subscription(sub.id()).await.unwrap().unwrap();
+        assert_eq!(back.billing_key(), sub.billing_key());
     }
 
     assert_eq!(kms.decrypted.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -613,7 +627,7 @@ async fn a_sealed_key_moved_onto_another_subscription_does_not_open() {
         .table_name(&table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", attacker.id)),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{}", attacker.id())),
         )
         .key(
             "sk",
@@ -625,7 +639,7 @@ async fn a_sealed_key_moved_onto_another_subscription_does_not_open() {
         .await
         .unwrap();
 
-    let err = store.subscription(&attacker.id).await.unwrap_err();
+    let err = store.subscription(attacker.id()).await.unwrap_err();
 
     assert!(matches!(err, Error::Sealed { .. }), "{err:?}");
     assert!(!format!("{err:?} {err}").contains("bk_54"), "{err:?}");
@@ -640,14 +654,14 @@ async fn a_plaintext_key_from_before_sealing_is_read_and_sealed_at_its_next_writ
     let kms = std::sync::Arc::new(LocalKms::default());
     let sealing = sealing_store(&client, &table, &kms).await;
 
-    let mut read = sealing.subscription(&sub.id).await.unwrap().unwrap();
-    assert_eq!(read.billing_key, sub.billing_key);
+    let mut read = sealing.subscription(sub.id()).await.unwrap().unwrap();
+    assert_eq!(read.billing_key(), sub.billing_key());
     read.schedule_cancel(now);
     sealing.save_subscription(&mut read).await.unwrap();
 
     let raw = raw_subscription(&client, &table, &sub).await;
     assert!(store::is_sealed(raw["billing_key"].as_s().unwrap()));
-    let err = plain.subscription(&sub.id).await.unwrap_err();
+    let err = plain.subscription(sub.id()).await.unwrap_err();
     assert!(
         matches!(err, Error::Sealed { .. }),
         "a store without the key service cannot open it: {err:?}"
@@ -678,10 +692,10 @@ async fn an_open_refund_is_due_for_the_sweep_after_its_grace_and_leaves_the_inde
     let now = Utc::now();
     let (sub, first) = paid(&store, 71, now).await;
     let mut refund = Refund::claim(
-        sub.id.clone(),
+        sub.id().clone(),
         0,
-        first.attempt,
-        first.payment_key.clone().unwrap(),
+        first.attempt(),
+        first.payment_key().cloned().unwrap(),
         1,
         Krw::new(1000),
         "고객 요청",
@@ -692,14 +706,14 @@ async fn an_open_refund_is_due_for_the_sweep_after_its_grace_and_leaves_the_inde
     );
     assert_eq!(
         store
-            .claim_refund(&refund, first.amount, None)
+            .claim_refund(&refund, first.amount(), None)
             .await
             .unwrap(),
         store::RefundWrite::Written
     );
     let as_refund = store::Due::Refunds {
-        subscription: sub.id.clone(),
-        order_id: first.order_id.clone(),
+        subscription: sub.id().clone(),
+        order_id: first.order_id().clone(),
     };
 
     let during_grace = due_items(&store, now + Duration::minutes(1)).await;
@@ -715,7 +729,7 @@ async fn an_open_refund_is_due_for_the_sweep_after_its_grace_and_leaves_the_inde
     assert!(after_grace.contains(&as_refund), "{after_grace:?}");
     assert!(unknown.contains(&as_refund), "an unknown one at once");
     assert!(!done.contains(&as_refund), "{done:?}");
-    assert!(store.cancel_recorded(&sub.id, "tx-71").await.unwrap());
+    assert!(store.cancel_recorded(sub.id(), "tx-71").await.unwrap());
 }
 
 #[tokio::test]
@@ -726,10 +740,10 @@ async fn an_operator_request_id_claims_one_refund_across_all_payments() {
     let (b, first_b) = paid(&store, 73, now).await;
     let refund_of = |sub: &Subscription, attempt: &ChargeAttempt| {
         Refund::claim(
-            sub.id.clone(),
+            sub.id().clone(),
             0,
-            attempt.attempt,
-            attempt.payment_key.clone().unwrap(),
+            attempt.attempt(),
+            attempt.payment_key().cloned().unwrap(),
             1,
             Krw::new(1000),
             "고객 요청",
@@ -741,29 +755,29 @@ async fn an_operator_request_id_claims_one_refund_across_all_payments() {
     };
 
     let first = store
-        .claim_requested_refund(&refund_of(&a, &first_a), first_a.amount, "ticket-9", "fp")
+        .claim_requested_refund(&refund_of(&a, &first_a), first_a.amount(), "ticket-9", "fp")
         .await
         .unwrap();
     let other_payment = store
-        .claim_requested_refund(&refund_of(&b, &first_b), first_b.amount, "ticket-9", "fp")
+        .claim_requested_refund(&refund_of(&b, &first_b), first_b.amount(), "ticket-9", "fp")
         .await
         .unwrap();
 
     assert_eq!(first, store::RefundWrite::Written);
     assert_eq!(other_payment, store::RefundWrite::RequestSeen);
     assert!(
-        store.refunds(&b.id).await.unwrap().is_empty(),
+        store.refunds(b.id()).await.unwrap().is_empty(),
         "nothing claimed"
     );
     let seen = store.refund_request("ticket-9").await.unwrap().unwrap();
-    assert_eq!((seen.subscription_id, seen.number), (a.id.clone(), 1));
+    assert_eq!((seen.subscription_id, seen.number), (a.id().clone(), 1));
     assert_eq!(
         store
-            .attempt(&b.id, 0, first_b.attempt)
+            .attempt(b.id(), 0, first_b.attempt())
             .await
             .unwrap()
             .unwrap()
-            .refunded,
+            .refunded(),
         Krw::new(0),
         "nothing held"
     );

@@ -61,8 +61,13 @@ impl Error {
 
     /// Toss's error code, when Toss sent one.
     pub fn code(&self) -> Option<&str> {
+        self.error_code().map(ErrorCode::as_str)
+    }
+
+    /// Toss's error code as the client knows it, when Toss sent one.
+    pub fn error_code(&self) -> Option<&ErrorCode> {
         match self {
-            Error::Api { code, .. } => Some(code.as_str()),
+            Error::Api { code, .. } => Some(code),
             _ => None,
         }
     }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    AttemptKind, AttemptStatus, BillingKey, ChargeAttempt, CustomerKey, Krw, Lease, OrderId,
-    Status, Subscription, SubscriptionId, period_due_at, period_start,
+    AttemptKind, AttemptStatus, BillingKey, ChargeAttempt, CustomerKey, Krw, Lease, OrderId, Plan,
+    Subscription, SubscriptionId,
 };
 use futures::{StreamExt, TryStreamExt, stream};
 use toss_sandbox::{Sandbox, TestCard};
@@ -50,12 +50,9 @@ pub async fn seed(
                 Some(billing.card_number),
                 anchor,
             );
-            sub.status = Status::Active;
-            sub.anchor = Some(anchor);
-            sub.next_period = 1;
-            sub.credits = 30;
-            sub.current_period_end = Some(period_start(anchor, 1));
-            sub.next_charge_at = Some(period_due_at(anchor, 1));
+            // Paid at the anchor: active, period 1 due, the month's credits granted.
+            let plan = Plan::new(Krw::new(3900), "Saju맛피아 Pro 월 구독", 30)?;
+            sub.apply_success(0, anchor, &plan);
             store
                 .save_subscription(&mut sub)
                 .await
@@ -158,29 +155,29 @@ async fn check_ledger(
         .ok_or_else(|| anyhow!("{}: subscription vanished", s.customer))?;
     let done: Vec<_> = ledger
         .iter()
-        .filter(|a| a.status == AttemptStatus::Done)
+        .filter(|a| a.status() == AttemptStatus::Done)
         .collect();
     let problem = if expect_charged {
         match done.as_slice() {
             [one]
                 if ledger.len() == 1
-                    && one.payment_key.as_ref().map(|k| k.as_str().to_owned()) == payment_key
-                    && sub.next_period == 2
+                    && one.payment_key().map(|k| k.as_str().to_owned()) == payment_key
+                    && sub.next_period() == 2
                     // A paid month sets the balance to the allowance (the seed's 30 unused
                     // credits expire: no rollover by default).
-                    && sub.credits == 30 =>
+                    && sub.credits() == 30 =>
             {
                 None
             }
             _ => Some(format!(
                 "{}: ledger {:?} / subscription period {} credits {} do not show exactly one recorded charge",
                 s.customer,
-                ledger.iter().map(|a| a.status).collect::<Vec<_>>(),
-                sub.next_period,
-                sub.credits
+                ledger.iter().map(|a| a.status()).collect::<Vec<_>>(),
+                sub.next_period(),
+                sub.credits()
             )),
         }
-    } else if done.is_empty() && sub.next_period == 1 {
+    } else if done.is_empty() && sub.next_period() == 1 {
         None
     } else {
         Some(format!(

@@ -370,7 +370,7 @@ impl Walk<'_> {
         first_row: &str,
     ) -> anyhow::Result<(Subscription, Vec<ChargeAttempt>)> {
         let sub = self.current(who).await?;
-        let ledger = self.stack.store.ledger(&sub.id).await?;
+        let ledger = self.stack.store.ledger(sub.id()).await?;
         if !first_row.is_empty() {
             self.row(
                 at,
@@ -387,45 +387,42 @@ impl Walk<'_> {
         let new: Vec<ChargeAttempt> = ledger.iter().skip(*shown).cloned().collect();
         *shown = ledger.len();
         for entry in &new {
-            let what = match entry.kind {
-                AttemptKind::First => format!("first charge, month {}", entry.period + 1),
-                AttemptKind::Renewal => format!("renewal, month {}", entry.period + 1),
+            let what = match entry.kind() {
+                AttemptKind::First => format!("first charge, month {}", entry.period() + 1),
+                AttemptKind::Renewal => format!("renewal, month {}", entry.period() + 1),
                 AttemptKind::Retry => format!(
                     "retry {} of month {}",
-                    entry.attempt.saturating_sub(1),
-                    entry.period + 1
+                    entry.attempt().saturating_sub(1),
+                    entry.period() + 1
                 ),
-                AttemptKind::CardUpdate => format!("new card charge, month {}", entry.period + 1),
+                AttemptKind::CardUpdate => format!("new card charge, month {}", entry.period() + 1),
             };
-            let result = match entry.status {
+            let result = match entry.status() {
                 AttemptStatus::Done => "DONE".to_owned(),
-                AttemptStatus::Declined => entry
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| "DECLINED".to_owned()),
+                AttemptStatus::Declined => entry.error_code().unwrap_or("DECLINED").to_owned(),
                 other => other.as_str().to_owned(),
             };
             self.row(
-                entry.approved_at.unwrap_or(entry.updated_at),
+                entry.approved_at().unwrap_or(entry.updated_at()),
                 who,
                 &what,
-                entry.order_id.as_str(),
-                &won(entry.amount.won()),
+                entry.order_id().as_str(),
+                &won(entry.amount().won()),
                 &result,
-                sub.status.as_str(),
-                &sub.credits.to_string(),
+                sub.status().as_str(),
+                &sub.credits().to_string(),
             );
         }
         if !new.is_empty() {
-            let next = match sub.next_charge_at {
+            let next = match sub.next_charge_at() {
                 Some(next) => format!("next charge {}", kst_day(next)),
                 None => "nothing scheduled".to_owned(),
             };
             note(&format!(
                 "{}: {}, {} credits, {}",
                 who.name,
-                sub.status.as_str(),
-                sub.credits,
+                sub.status().as_str(),
+                sub.credits(),
                 next
             ));
         }
@@ -494,14 +491,14 @@ impl Walk<'_> {
         let mut done_total = 0u64;
         for (who, paid_months, declined) in [(ALICE, 4usize, 4usize), (BOB, 1, 0)] {
             let sub = self.current(who).await?;
-            let ledger = self.stack.store.ledger(&sub.id).await?;
+            let ledger = self.stack.store.ledger(sub.id()).await?;
             let done: Vec<&ChargeAttempt> = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Done)
+                .filter(|e| e.status() == AttemptStatus::Done)
                 .collect();
             let refused = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Declined)
+                .filter(|e| e.status() == AttemptStatus::Declined)
                 .count();
             ensure!(
                 done.len() == paid_months && refused == declined,
@@ -510,30 +507,33 @@ impl Walk<'_> {
                 done.len()
             );
             ensure!(
-                ledger.iter().all(|e| e.status.is_final()),
+                ledger.iter().all(|e| e.status().is_final()),
                 "{}: an attempt is still open",
                 who.name
             );
             for entry in &done {
                 let payment = snapshot
-                    .payment_by_order_id(entry.order_id.as_str())
+                    .payment_by_order_id(entry.order_id().as_str())
                     .with_context(|| {
-                        format!("Toss has no payment for order {}", entry.order_id.as_str())
+                        format!(
+                            "Toss has no payment for order {}",
+                            entry.order_id().as_str()
+                        )
                     })?;
                 ensure!(
                     payment.status == "DONE"
-                        && u64::try_from(payment.total_amount).ok() == Some(entry.amount.won())
-                        && entry.payment_key.as_ref().map(|k| k.as_str())
+                        && u64::try_from(payment.total_amount).ok() == Some(entry.amount().won())
+                        && entry.payment_key().map(|k| k.as_str())
                             == Some(payment.payment_key.as_str()),
                     "order {}: the ledger and Toss disagree ({payment:?})",
-                    entry.order_id.as_str()
+                    entry.order_id().as_str()
                 );
                 ensure!(
-                    snapshot.charge_requests_for(entry.order_id.as_str()) == 1,
+                    snapshot.charge_requests_for(entry.order_id().as_str()) == 1,
                     "order {} was sent to Toss more than once",
-                    entry.order_id.as_str()
+                    entry.order_id().as_str()
                 );
-                done_total += entry.amount.won();
+                done_total += entry.amount().won();
             }
             let key = self.key(who)?.as_str();
             let toss_done = snapshot
@@ -561,20 +561,20 @@ impl Walk<'_> {
                 "   {:<6} {} paid month(s) = {} · {} declined attempt(s) · {} · billing key deleted at Toss · every DONE order id found at Toss, charged once",
                 who.name,
                 done.len(),
-                won(done.iter().map(|e| e.amount.won()).sum()),
+                won(done.iter().map(|e| e.amount().won()).sum()),
                 refused,
-                sub.status.as_str(),
+                sub.status().as_str(),
             );
         }
         let mut refunded_total = 0u64;
         for who in [DAVE, ERIN] {
             let sub = self.current(who).await?;
-            let ledger = self.stack.store.ledger(&sub.id).await?;
-            let refunds = self.stack.store.refunds(&sub.id).await?;
+            let ledger = self.stack.store.ledger(sub.id()).await?;
+            let refunds = self.stack.store.refunds(sub.id()).await?;
             let paid: u64 = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Done)
-                .map(|e| e.amount.won())
+                .filter(|e| e.status() == AttemptStatus::Done)
+                .map(|e| e.amount().won())
                 .sum();
             let back: u64 = refunds
                 .iter()
@@ -593,7 +593,7 @@ impl Walk<'_> {
                 u64::try_from(toss_paid).ok() == Some(paid)
                     && u64::try_from(toss_paid - toss_balance).ok() == Some(back)
                     && back == paid
-                    && sub.status == Status::Canceled,
+                    && sub.status() == Status::Canceled,
                 "{}: the ledger ({paid} paid, {back} refunded) and Toss ({toss_paid} paid, {toss_balance} left) disagree",
                 who.name
             );
@@ -604,7 +604,7 @@ impl Walk<'_> {
                 who.name,
                 won(paid),
                 won(back),
-                sub.status.as_str(),
+                sub.status().as_str(),
             );
         }
         let carol = self.key(CAROL)?.as_str();
@@ -712,20 +712,20 @@ fn expect_sub(
     next: Option<(i32, u32, u32)>,
 ) -> anyhow::Result<()> {
     ensure!(
-        sub.status == status && sub.credits == credits,
+        sub.status() == status && sub.credits() == credits,
         "{}: expected {} with {credits} credits, found {} with {}",
-        sub.customer_key.as_str(),
+        sub.customer_key().as_str(),
         status.as_str(),
-        sub.status.as_str(),
-        sub.credits
+        sub.status().as_str(),
+        sub.credits()
     );
     let want = next.map(|(y, m, d)| kst_at(y, m, d, 0, 0)).transpose()?;
     ensure!(
-        sub.next_charge_at == want,
+        sub.next_charge_at() == want,
         "{}: expected the next charge at {:?}, found {:?}",
-        sub.customer_key.as_str(),
+        sub.customer_key().as_str(),
         want.map(kst),
-        sub.next_charge_at.map(kst)
+        sub.next_charge_at().map(kst)
     );
     Ok(())
 }

@@ -174,13 +174,13 @@ async fn e2e_checkout_page_in_headless_chromium_subscribes_a_signed_in_visitor_t
         .await
         .unwrap()
         .expect("the subscribed customer has a subscription in the table");
-    assert_eq!((sub.status, sub.credits), (Status::Active, 30));
-    let ledger = store.ledger(&sub.id).await.unwrap();
+    assert_eq!((sub.status(), sub.credits()), (Status::Active, 30));
+    let ledger = store.ledger(sub.id()).await.unwrap();
     assert_eq!(ledger.len(), 1, "{ledger:?}");
-    assert_eq!(ledger[0].status, AttemptStatus::Done);
-    assert_eq!(ledger[0].amount.won(), 3900);
+    assert_eq!(ledger[0].status(), AttemptStatus::Done);
+    assert_eq!(ledger[0].amount().won(), 3900);
     assert_eq!(
-        ledger[0].order_id.as_str(),
+        ledger[0].order_id().as_str(),
         result["orderId"].as_str().unwrap()
     );
     let refused = CustomerKey::parse(result["refused"].as_str().unwrap()).unwrap();

@@ -118,7 +118,7 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
         .downcast::<FunctionError>()
         .unwrap();
     let mut sweep = testkit::event("charge-subscriptions.scheduled.json").unwrap();
-    sweep["time"] = json!((sub.next_charge_at.unwrap() + Duration::hours(9)).to_rfc3339());
+    sweep["time"] = json!((sub.next_charge_at().unwrap() + Duration::hours(9)).to_rfc3339());
     let swept = watch.invoke("charge-subscriptions", &sweep).await.unwrap();
 
     // THEN the check found today's first charge in both places
@@ -165,9 +165,9 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
 
     // AND an operator's refund of the first month, invoked twice with one request id (as the
     // CLI retries after a timeout), refunds once; the id reused for another amount does nothing
-    let first = store.ledger(&sub.id).await.unwrap().remove(0);
+    let first = store.ledger(sub.id()).await.unwrap().remove(0);
     let mut refund = testkit::event("charge-subscriptions.refund.json").unwrap();
-    refund["orderId"] = json!(first.order_id.as_str());
+    refund["orderId"] = json!(first.order_id().as_str());
     let once = watch.invoke("charge-subscriptions", &refund).await.unwrap();
     let again = watch.invoke("charge-subscriptions", &refund).await.unwrap();
     refund["amount"] = json!(2000);
@@ -182,7 +182,7 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
     assert_eq!(reused["outcome"], "request_id_reused", "{reused}");
     let snapshot = sandbox.sandbox().snapshot();
     let paid = snapshot
-        .payment_by_order_id(first.order_id.as_str())
+        .payment_by_order_id(first.order_id().as_str())
         .unwrap();
     assert_eq!(
         (paid.cancels, paid.balance_amount),
@@ -190,7 +190,7 @@ async fn e2e_the_settlement_schedule_checks_the_previous_day_and_both_functions_
         "one cancel at Toss"
     );
     assert_eq!(
-        store.refunds(&sub.id).await.unwrap().len(),
+        store.refunds(sub.id()).await.unwrap().len(),
         1,
         "one refund in the ledger"
     );

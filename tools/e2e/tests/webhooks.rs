@@ -88,7 +88,7 @@ async fn e2e_a_key_the_card_company_deletes_reaches_the_function_by_webhook_and_
         .unwrap();
     assert_eq!(redirect.location(), Some(SUCCESS_URL), "{redirect:?}");
     let sub = store.user_view(user).await.unwrap().subscription.unwrap();
-    let key = sub.billing_key.clone().unwrap();
+    let key = sub.billing_key().cloned().unwrap();
 
     // the card company deletes the key at Toss; Toss tells us by webhook
     assert!(
@@ -99,14 +99,14 @@ async fn e2e_a_key_the_card_company_deletes_reaches_the_function_by_webhook_and_
 
     let deadline = Instant::now() + Duration::from_secs(180);
     let gone = loop {
-        let now = store.subscription(&sub.id).await.unwrap().unwrap();
-        if now.billing_key.is_none() || Instant::now() > deadline {
+        let now = store.subscription(sub.id()).await.unwrap().unwrap();
+        if now.billing_key().is_none() || Instant::now() > deadline {
             break now;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(gone.billing_key, None, "{}", watch.logs());
-    assert_eq!(gone.status, domain::Status::Active);
+    assert_eq!(gone.billing_key(), None, "{}", watch.logs());
+    assert_eq!(gone.status(), domain::Status::Active);
     let delivered_ok = |deliveries: &[toss_sandbox::WebhookDelivery]| {
         deliveries
             .iter()

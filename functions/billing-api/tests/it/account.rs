@@ -74,12 +74,12 @@ async fn a_subscriber_sees_its_active_subscription_with_the_months_credits_card_
         .unwrap();
     assert_eq!(
         Some(end.timestamp()),
-        sub.current_period_end.map(|t| t.timestamp())
+        sub.current_period_end().map(|t| t.timestamp())
     );
     let next: chrono::DateTime<Utc> = body["nextChargeAt"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         Some(next.timestamp()),
-        sub.next_charge_at.map(|t| t.timestamp())
+        sub.next_charge_at().map(|t| t.timestamp())
     );
     let number = body["card"]["number"].as_str().unwrap();
     assert!(number.contains('*'), "masked: {number}");
@@ -88,10 +88,10 @@ async fn a_subscriber_sees_its_active_subscription_with_the_months_credits_card_
         json!({"amount": 3900, "currency": "KRW", "orderName": "Pro 월 구독", "credits": 30})
     );
     let text = body.to_string();
-    let billing_key = sub.billing_key.unwrap().expose_secret().to_owned();
+    let billing_key = sub.billing_key().unwrap().expose_secret().to_owned();
     assert!(!text.contains(&billing_key), "no billing key in the answer");
     assert!(
-        !text.contains(sub.customer_key.as_str()),
+        !text.contains(sub.customer_key().as_str()),
         "no customer key either"
     );
 }
@@ -120,8 +120,8 @@ async fn consuming_spends_credits_once_per_idempotency_key_and_a_replay_gets_the
     assert_eq!(reused.status, 422);
     assert_eq!(reused.json["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
     let sub = api.subscription("user_reader").await;
-    assert_eq!((sub.credits, sub.credits_used_in_period), (27, 3));
-    let entries = api.store.credit_entries(&sub.id).await.unwrap();
+    assert_eq!((sub.credits(), sub.credits_used_in_period()), (27, 3));
+    let entries = api.store.credit_entries(sub.id()).await.unwrap();
     let changes: Vec<_> = entries.iter().map(|e| (e.change, e.amount)).collect();
     assert_eq!(changes.len(), 3, "{changes:?}");
     assert!(changes.contains(&(CreditChange::Grant, 30)));
@@ -153,9 +153,9 @@ async fn asking_for_more_than_the_balance_is_a_409_with_the_balance_and_changes_
     assert_eq!(answer.json["error"]["code"], "INSUFFICIENT_CREDITS");
     assert_eq!(answer.json["error"]["credits"], 30);
     let sub = api.subscription("user_greedy").await;
-    assert_eq!(sub.credits, 30, "nothing spent");
+    assert_eq!(sub.credits(), 30, "nothing spent");
     assert_eq!(
-        api.store.credit_entries(&sub.id).await.unwrap().len(),
+        api.store.credit_entries(sub.id()).await.unwrap().len(),
         1,
         "no new entry"
     );
@@ -201,8 +201,8 @@ async fn two_hundred_concurrent_consumptions_of_thirty_credits_spend_exactly_thi
         "every credit spent once ({refused} refused, {busy} busy)"
     );
     let sub = api.subscription("user_crowd").await;
-    assert_eq!(sub.credits, 0);
-    let entries = api.store.credit_entries(&sub.id).await.unwrap();
+    assert_eq!(sub.credits(), 0);
+    let entries = api.store.credit_entries(sub.id()).await.unwrap();
     let consumed = entries
         .iter()
         .filter(|e| e.change == CreditChange::Consume)
@@ -249,14 +249,14 @@ async fn cancel_at_period_end_is_idempotent_resumable_and_the_sweep_ends_it_with
         .await;
 
     let summary = api
-        .sweep(sub.next_charge_at.unwrap() + Duration::hours(1))
+        .sweep(sub.next_charge_at().unwrap() + Duration::hours(1))
         .await;
 
     assert_eq!(summary.charged, 0, "{summary:?}");
     let ended = api.subscription("user_leaving").await;
-    assert_eq!(ended.status, Status::Canceled);
-    assert!(ended.billing_key.is_none(), "the key was deleted at Toss");
-    assert_eq!(ended.credits, 0, "unused credits lapse with it");
+    assert_eq!(ended.status(), Status::Canceled);
+    assert!(ended.billing_key().is_none(), "the key was deleted at Toss");
+    assert_eq!(ended.credits(), 0, "unused credits lapse with it");
     let counters = api.sandbox.sandbox().snapshot().counters;
     assert_eq!(
         (counters.charge_requests, counters.billing_keys_deleted),
@@ -280,7 +280,7 @@ async fn a_past_due_subscription_is_canceled_at_once_and_its_key_deleted_and_no_
     api.subscribe_with("user_pastdue", TestCard::DeclineRenewals)
         .await;
     let sub = api.subscription("user_pastdue").await;
-    let first_fail = sub.next_charge_at.unwrap() + Duration::hours(1);
+    let first_fail = sub.next_charge_at().unwrap() + Duration::hours(1);
     api.sweep(first_fail).await;
     let token = api.token("user_pastdue");
     let view = api
@@ -302,8 +302,8 @@ async fn a_past_due_subscription_is_canceled_at_once_and_its_key_deleted_and_no_
     assert_eq!(cancel.json["status"], "canceled");
     assert_eq!(cancel.json["card"], serde_json::Value::Null);
     let ended = api.subscription("user_pastdue").await;
-    assert_eq!(ended.cancel_reason, Some(domain::CancelReason::Customer));
-    assert!(ended.billing_key.is_none());
+    assert_eq!(ended.cancel_reason(), Some(domain::CancelReason::Customer));
+    assert!(ended.billing_key().is_none());
     let later = api.sweep(first_fail + Duration::days(10)).await;
     assert_eq!((later.charged, later.declined), (0, 0), "{later:?}");
     assert_eq!(
@@ -321,9 +321,9 @@ async fn cancel_waits_while_a_charge_of_the_subscription_is_open() {
     let sub = api.subscription("user_inflight").await;
     // A renewal claimed by a worker that has not finished it (its outcome unknown).
     let attempt = domain::ChargeAttempt::claim(
-        sub.id.clone(),
-        sub.customer_key.clone(),
-        sub.next_period,
+        sub.id().clone(),
+        sub.customer_key().clone(),
+        sub.next_period(),
         sub.next_attempt(),
         domain::Krw::new(3900),
         domain::AttemptKind::Renewal,
@@ -342,7 +342,11 @@ async fn cancel_waits_while_a_charge_of_the_subscription_is_open() {
 
     assert_eq!(cancel.status, 409);
     assert_eq!(cancel.json["error"]["code"], "PAYMENT_PENDING");
-    assert!(!api.subscription("user_inflight").await.cancel_at_period_end);
+    assert!(
+        !api.subscription("user_inflight")
+            .await
+            .cancel_at_period_end()
+    );
 }
 
 #[tokio::test]
@@ -351,13 +355,13 @@ async fn payments_are_listed_newest_first_page_by_page_and_only_the_callers() {
     api.subscribe("user_history").await;
     api.subscribe("user_other").await;
     let sub = api.subscription("user_history").await;
-    let mut due = sub.next_charge_at.unwrap();
+    let mut due = sub.next_charge_at().unwrap();
     for _ in 0..3 {
         api.sweep(due + Duration::hours(1)).await;
         due = api
             .subscription("user_history")
             .await
-            .next_charge_at
+            .next_charge_at()
             .unwrap();
     }
     let token = api.token("user_history");
@@ -393,15 +397,17 @@ async fn payments_are_listed_newest_first_page_by_page_and_only_the_callers() {
     assert_eq!(first["failure"], serde_json::Value::Null);
     assert!(first["receiptUrl"].is_string(), "{first}");
     assert!(first["approvedAt"].is_string());
-    let ledger = api.store.ledger(&sub.id).await.unwrap();
-    assert!(ledger.iter().all(|a| a.status == AttemptStatus::Done));
-    let order_ids: Vec<&str> = ledger.iter().map(|a| a.order_id.as_str()).collect();
+    let ledger = api.store.ledger(sub.id()).await.unwrap();
+    assert!(ledger.iter().all(|a| a.status() == AttemptStatus::Done));
+    let order_ids: Vec<&str> = ledger.iter().map(|a| a.order_id().as_str()).collect();
     let other = api.subscription("user_other").await;
-    let others = api.store.ledger(&other.id).await.unwrap();
+    let others = api.store.ledger(other.id()).await.unwrap();
     let listed = format!("{}{}", page1.json, page2.json);
     assert!(order_ids.iter().all(|o| listed.contains(o)));
     assert!(
-        others.iter().all(|a| !listed.contains(a.order_id.as_str())),
+        others
+            .iter()
+            .all(|a| !listed.contains(a.order_id().as_str())),
         "another user's payments never appear"
     );
 }
@@ -427,8 +433,8 @@ async fn one_user_can_never_read_spend_cancel_or_resume_another_users_subscripti
     assert_eq!(cancel.json["error"]["code"], "NO_ACTIVE_SUBSCRIPTION");
     assert_eq!(payments.json["payments"], json!([]));
     let alices = api.subscription("user_alice").await;
-    assert_eq!(alices.credits, 29);
-    assert!(!alices.cancel_at_period_end);
+    assert_eq!(alices.credits(), 29);
+    assert!(!alices.cancel_at_period_end());
     // Bob subscribes too: still only his own.
     let (landing, _) = api.subscribe_with("user_bob", TestCard::Ok).await;
     assert_eq!(landing, APP_DONE);
@@ -438,7 +444,7 @@ async fn one_user_can_never_read_spend_cancel_or_resume_another_users_subscripti
         json!({"consumed": 1, "credits": 29}),
         "a key is per user"
     );
-    assert_eq!(api.subscription("user_alice").await.credits, 29);
+    assert_eq!(api.subscription("user_alice").await.credits(), 29);
 }
 
 #[tokio::test]
@@ -482,7 +488,7 @@ async fn resubscribed_user_sees_both_subscriptions(legacy: bool) {
     assert_eq!(withdrawn.status, 200, "{}", withdrawn.json);
     api.subscribe("user_again").await;
     let second = api.subscription("user_again").await;
-    api.sweep(second.next_charge_at.unwrap() + Duration::hours(1))
+    api.sweep(second.next_charge_at().unwrap() + Duration::hours(1))
         .await;
 
     let mut pages = Vec::new();
@@ -516,7 +522,7 @@ async fn resubscribed_user_sees_both_subscriptions(legacy: bool) {
         })
         .collect();
     let of = |sub: &domain::Subscription, period: u32| {
-        domain::OrderId::for_attempt(&sub.id, period, 1).to_string()
+        domain::OrderId::for_attempt(sub.id(), period, 1).to_string()
     };
     assert_eq!(
         shown,

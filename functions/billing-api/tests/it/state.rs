@@ -34,8 +34,8 @@ async fn a_redirect_with_its_own_checkout_subscribes_and_a_reload_lands_on_the_s
     let counters = api.sandbox.sandbox().snapshot().counters;
     assert_eq!(counters.charge_requests, 1, "the reload charged nothing");
     let sub = api.subscription("user_state_ok").await;
-    assert_eq!(sub.customer_key.as_str(), customer_key);
-    assert_eq!(sub.credits, 30);
+    assert_eq!(sub.customer_key().as_str(), customer_key);
+    assert_eq!(sub.credits(), 30);
 }
 
 #[tokio::test]
@@ -210,9 +210,10 @@ async fn a_checkout_started_again_after_subscribing_replaces_the_card_of_the_sam
     assert_eq!(landing, APP_DONE);
     assert_eq!(first_key, second_key, "one customer key per user");
     let after = api.subscription("user_state_again").await;
-    assert_eq!(after.id, before.id);
+    assert_eq!(after.id(), before.id());
     assert_ne!(
-        after.billing_key, before.billing_key,
+        after.billing_key(),
+        before.billing_key(),
         "the card was replaced"
     );
     assert_eq!(

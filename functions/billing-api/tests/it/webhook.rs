@@ -91,21 +91,21 @@ async fn renewal_left_unknown(api: &Api, user: &str) -> (String, String) {
     let sub = api.subscription(user).await;
     api.sandbox.sandbox().set_faults(drop_then_fail_look_ups(
         &customer_key,
-        &OrderId::for_attempt(&sub.id, 1, sub.next_attempt()),
+        &OrderId::for_attempt(sub.id(), 1, sub.next_attempt()),
     ));
-    api.sweep(sub.next_charge_at.unwrap()).await;
+    api.sweep(sub.next_charge_at().unwrap()).await;
     api.sandbox.sandbox().set_faults(FaultConfig::default());
-    let attempt = api.store.last_attempt(&sub.id, 1).await.unwrap().unwrap();
-    assert_eq!(attempt.status, AttemptStatus::Unknown, "{attempt:?}");
+    let attempt = api.store.last_attempt(sub.id(), 1).await.unwrap().unwrap();
+    assert_eq!(attempt.status(), AttemptStatus::Unknown, "{attempt:?}");
     let payment = api
         .sandbox
         .sandbox()
         .snapshot()
-        .payment_by_order_id(attempt.order_id.as_str())
+        .payment_by_order_id(attempt.order_id().as_str())
         .unwrap()
         .clone();
     assert_eq!(payment.status, "DONE");
-    (attempt.order_id.to_string(), payment.payment_key)
+    (attempt.order_id().to_string(), payment.payment_key)
 }
 
 #[tokio::test]
@@ -125,14 +125,14 @@ async fn an_unknown_attempt_that_toss_has_done_is_settled_by_the_webhook_before_
 
     assert_eq!(answer.status, 200, "{}", answer.json);
     let sub = api.subscription("user_wh1").await;
-    let attempt = api.store.last_attempt(&sub.id, 1).await.unwrap().unwrap();
-    assert_eq!(attempt.status, AttemptStatus::Done);
+    let attempt = api.store.last_attempt(sub.id(), 1).await.unwrap().unwrap();
+    assert_eq!(attempt.status(), AttemptStatus::Done);
     assert_eq!(
-        attempt.payment_key.as_ref().map(|k| k.as_str().to_owned()),
+        attempt.payment_key().map(|k| k.as_str().to_owned()),
         Some(payment_key)
     );
-    assert_eq!(sub.status, Status::Active);
-    assert_eq!(sub.next_period, 2, "period 1 is granted");
+    assert_eq!(sub.status(), Status::Active);
+    assert_eq!(sub.next_period(), 2, "period 1 is granted");
     assert_eq!(
         api.sandbox.sandbox().snapshot().counters.charge_requests,
         charges_before,
@@ -171,8 +171,8 @@ async fn a_webhook_that_lies_about_status_or_amount_changes_nothing_toss_does_no
     let api = Api::new().await;
     api.subscribe("user_wh3").await;
     let sub = api.subscription("user_wh3").await;
-    let first = api.store.last_attempt(&sub.id, 0).await.unwrap().unwrap();
-    let payment_key = first.payment_key.as_ref().unwrap().as_str().to_owned();
+    let first = api.store.last_attempt(sub.id(), 0).await.unwrap().unwrap();
+    let payment_key = first.payment_key().unwrap().as_str().to_owned();
     let before = api.ledger_dump().await;
 
     let lie = api
@@ -180,7 +180,7 @@ async fn a_webhook_that_lies_about_status_or_amount_changes_nothing_toss_does_no
             "tx-lie-1",
             &payment_changed(json!({
                 "paymentKey": payment_key,
-                "orderId": first.order_id.as_str(),
+                "orderId": first.order_id().as_str(),
                 "status": "CANCELED",
                 "totalAmount": 1,
                 "balanceAmount": 0,
@@ -199,7 +199,7 @@ async fn a_webhook_that_lies_about_status_or_amount_changes_nothing_toss_does_no
     assert_eq!(api.ledger_dump().await, before, "nothing Toss does not say");
     let toss = api.sandbox.sandbox().snapshot();
     assert_eq!(
-        toss.payment_by_order_id(first.order_id.as_str())
+        toss.payment_by_order_id(first.order_id().as_str())
             .unwrap()
             .status,
         "DONE"
@@ -212,7 +212,7 @@ async fn billing_deleted_for_an_active_subscription_asks_for_a_new_card_at_renew
     let api = Api::new().await;
     api.subscribe("user_wh4").await;
     let sub = api.subscription("user_wh4").await;
-    let key = sub.billing_key.clone().unwrap();
+    let key = sub.billing_key().cloned().unwrap();
     assert!(
         api.sandbox
             .sandbox()
@@ -225,8 +225,8 @@ async fn billing_deleted_for_an_active_subscription_asks_for_a_new_card_at_renew
 
     assert_eq!(answer.status, 200, "{}", answer.json);
     let gone = api.subscription("user_wh4").await;
-    assert_eq!(gone.billing_key, None);
-    assert_eq!(gone.status, Status::Active, "the paid period runs on");
+    assert_eq!(gone.billing_key(), None);
+    assert_eq!(gone.status(), Status::Active, "the paid period runs on");
     let view = api
         .call(
             Method::GET,
@@ -237,19 +237,19 @@ async fn billing_deleted_for_an_active_subscription_asks_for_a_new_card_at_renew
     assert_eq!(view.json["card"], Value::Null, "{}", view.json);
 
     let charges_before = api.sandbox.sandbox().snapshot().counters.charge_requests;
-    api.sweep(sub.next_charge_at.unwrap()).await;
+    api.sweep(sub.next_charge_at().unwrap()).await;
 
     let renewed = api.subscription("user_wh4").await;
-    assert_eq!(renewed.status, Status::PastDue);
+    assert_eq!(renewed.status(), Status::PastDue);
     assert!(
-        renewed.dunning.as_ref().is_some_and(|d| d.card_unusable),
+        renewed.dunning().is_some_and(|d| d.card_unusable),
         "{renewed:?}"
     );
-    let attempt = api.store.last_attempt(&sub.id, 1).await.unwrap().unwrap();
-    assert_eq!(attempt.status, AttemptStatus::Declined);
+    let attempt = api.store.last_attempt(sub.id(), 1).await.unwrap().unwrap();
+    assert_eq!(attempt.status(), AttemptStatus::Declined);
     let toss = api.sandbox.sandbox().snapshot();
     assert_eq!(toss.counters.charge_requests, charges_before);
-    assert_eq!(toss.charge_requests_for(attempt.order_id.as_str()), 0);
+    assert_eq!(toss.charge_requests_for(attempt.order_id().as_str()), 0);
     let view = api
         .call(
             Method::GET,
@@ -264,13 +264,18 @@ async fn billing_deleted_for_an_active_subscription_asks_for_a_new_card_at_renew
 async fn a_late_billing_deleted_for_a_replaced_or_unknown_key_changes_nothing() {
     let api = Api::new().await;
     api.subscribe("user_wh5").await;
-    let old = api.subscription("user_wh5").await.billing_key.unwrap();
+    let old = api
+        .subscription("user_wh5")
+        .await
+        .billing_key()
+        .cloned()
+        .unwrap();
     // the customer registers another card; our delete of the old key makes Toss send
     // BILLING_DELETED, which arrives after the new card is in place
     let (landing, _) = api.subscribe_with("user_wh5", TestCard::Ok).await;
     assert_eq!(landing, crate::APP_DONE);
     let current = api.subscription("user_wh5").await;
-    assert_ne!(current.billing_key.as_ref(), Some(&old));
+    assert_ne!(current.billing_key(), Some(&old));
     let before = api.ledger_dump().await;
 
     let late = api
@@ -384,9 +389,9 @@ async fn a_webhook_whose_handling_failed_is_handled_again_when_toss_retries_it()
     assert_eq!(after_failure, before, "a failure leaves no claim behind");
     assert_eq!(retried.status, 200);
     let sub = api.subscription("user_wh6").await;
-    let attempt = api.store.last_attempt(&sub.id, 1).await.unwrap().unwrap();
+    let attempt = api.store.last_attempt(sub.id(), 1).await.unwrap().unwrap();
     assert_eq!(
-        attempt.status,
+        attempt.status(),
         AttemptStatus::Done,
         "the retry was handled, not taken for a duplicate"
     );
@@ -396,7 +401,12 @@ async fn a_webhook_whose_handling_failed_is_handled_again_when_toss_retries_it()
 async fn a_delivery_held_by_a_running_worker_gets_a_409_and_one_whose_worker_died_is_taken_over() {
     let api = Api::new().await;
     api.subscribe("user_wh7").await;
-    let key = api.subscription("user_wh7").await.billing_key.unwrap();
+    let key = api
+        .subscription("user_wh7")
+        .await
+        .billing_key()
+        .cloned()
+        .unwrap();
     let body = billing_deleted(key.expose_secret());
     let now = chrono::Utc::now();
     let lease = chrono::Duration::seconds(120);
@@ -429,11 +439,11 @@ async fn a_delivery_held_by_a_running_worker_gets_a_409_and_one_whose_worker_die
     assert_eq!(busy.status, 409);
     assert_eq!(busy.json["error"]["code"], "WEBHOOK_IN_PROGRESS");
     assert!(
-        unchanged.billing_key.is_some(),
+        unchanged.billing_key().is_some(),
         "the busy delivery did no work"
     );
     assert_eq!(taken_over.status, 200);
-    assert_eq!(api.subscription("user_wh7").await.billing_key, None);
+    assert_eq!(api.subscription("user_wh7").await.billing_key(), None);
 }
 
 #[tokio::test]
@@ -441,9 +451,9 @@ async fn a_console_refund_reaches_the_ledger_once_and_ends_the_subscription_thro
     let api = Api::new().await;
     api.subscribe("user_wh_console").await;
     let sub = api.subscription("user_wh_console").await;
-    assert!(sub.credits > 0);
-    let first = api.store.last_attempt(&sub.id, 0).await.unwrap().unwrap();
-    let payment_key = first.payment_key.as_ref().unwrap().as_str().to_owned();
+    assert!(sub.credits() > 0);
+    let first = api.store.last_attempt(sub.id(), 0).await.unwrap().unwrap();
+    let payment_key = first.payment_key().unwrap().as_str().to_owned();
     let canceled = api
         .sandbox
         .sandbox()
@@ -456,13 +466,13 @@ async fn a_console_refund_reaches_the_ledger_once_and_ends_the_subscription_thro
     let again = api.webhook("tx-console-2", &body).await;
 
     assert_eq!((delivered.status, again.status), (200, 200));
-    let refunds = api.store.refunds(&sub.id).await.unwrap();
+    let refunds = api.store.refunds(sub.id()).await.unwrap();
     assert_eq!(refunds.len(), 1, "recorded once: {refunds:?}");
     assert_eq!(refunds[0].amount, domain::Krw::new(3900));
     assert_eq!(refunds[0].status, domain::RefundStatus::Done);
     assert_eq!(refunds[0].by, domain::RefundBy::TossConsole);
     let toss = api.sandbox.sandbox().snapshot();
-    let at_toss = toss.payment_by_order_id(first.order_id.as_str()).unwrap();
+    let at_toss = toss.payment_by_order_id(first.order_id().as_str()).unwrap();
     assert_eq!(
         (
             at_toss.status.as_str(),
@@ -478,9 +488,9 @@ async fn a_console_refund_reaches_the_ledger_once_and_ends_the_subscription_thro
     );
     let after = api.subscription("user_wh_console").await;
     assert_eq!(
-        after.status,
+        after.status(),
         Status::Canceled,
         "a full refund of the current period ends it"
     );
-    assert_eq!(after.credits, 0, "and takes back its credits");
+    assert_eq!(after.credits(), 0, "and takes back its credits");
 }

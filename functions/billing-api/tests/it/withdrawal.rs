@@ -61,9 +61,9 @@ async fn a_withdrawal_inside_the_window_with_no_credit_used_refunds_the_period_a
         "exactly one refund"
     );
     let sub = api.subscription("user_w").await;
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Withdrawn));
-    assert!(sub.billing_key.is_none());
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Withdrawn));
+    assert!(sub.billing_key().is_none());
     let payments = api.call(Method::GET, "/v1/payments", Some(&token)).await;
     assert_eq!(payments.json["payments"][0]["status"], "CANCELED");
     assert_eq!(payments.json["payments"][0]["refunded"], 3900);
@@ -114,7 +114,7 @@ async fn a_withdrawal_after_the_window_is_refused_and_changes_nothing() {
     );
     assert_eq!(api.dump().await, table, "nothing changed");
     assert_eq!(refunds_at_toss(&api, &customer), (0, 0));
-    assert_eq!(api.subscription("user_late").await.status, Status::Active);
+    assert_eq!(api.subscription("user_late").await.status(), Status::Active);
 }
 
 #[tokio::test]
@@ -157,11 +157,11 @@ async fn racing_withdrawals_and_consumptions_never_leave_both_a_refund_and_a_use
     let sub = api.subscription("user_racer").await;
     if cancels == 0 {
         assert!(consumed > 0 || withdrawals.iter().all(|a| a.status != 200));
-        assert_eq!(sub.status, Status::Active);
+        assert_eq!(sub.status(), Status::Active);
     } else {
         assert_eq!((cancels, refunded), (1, 3900));
         assert_eq!(consumed, 0, "a credit was used and the period refunded");
-        assert_eq!(sub.credits_used_in_period, 0);
+        assert_eq!(sub.credits_used_in_period(), 0);
     }
 }
 

@@ -40,7 +40,7 @@ fn error(status: u16, code: &str) -> FaultAction {
 }
 
 fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 /// A1. The renewal is approved at Toss but its answer is lost (attempt UNKNOWN). At the next
@@ -54,7 +54,7 @@ fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
 async fn a_resend_refused_by_auth_after_a_404_look_up_leaves_the_attempt_open_and_charges_once() {
     let w = World::new().await;
     let sub = w.subscribe("user_a1", TestCard::Ok, Utc::now()).await;
-    let order = OrderId::for_attempt(&sub.id, 1, 1);
+    let order = OrderId::for_attempt(sub.id(), 1, 1);
     // Run 1: approved, answer lost, immediate look-up fails → UNKNOWN with the money taken.
     w.sandbox.sandbox().set_faults(FaultConfig {
         rules: vec![
@@ -114,7 +114,7 @@ async fn a_resend_refused_by_auth_after_a_404_look_up_leaves_the_attempt_open_an
         matches!(&second, Err(billing::Error::OurFault { .. })),
         "{second:?}"
     );
-    let after = w.store.attempt(&sub.id, 1, 1).await.unwrap().unwrap();
+    let after = w.store.attempt(sub.id(), 1, 1).await.unwrap().unwrap();
     // The key is fixed.
     w.sandbox
         .sandbox()
@@ -133,7 +133,7 @@ async fn a_resend_refused_by_auth_after_a_404_look_up_leaves_the_attempt_open_an
         w.ledger("user_a1").await
     );
     assert_ne!(
-        after.status,
+        after.status(),
         AttemptStatus::NotCharged,
         "an auth refusal of a RE-SEND says nothing about the original send: {after:?}"
     );
@@ -178,8 +178,7 @@ async fn a_corrected_email_on_re_registration_is_used_for_the_charge() {
     assert_eq!(
         w.subscription("user_a2")
             .await
-            .customer_email
-            .as_ref()
+            .customer_email()
             .map(domain::Email::as_str),
         Some("new@example.com"),
         "the corrected e-mail is the one on record"
@@ -248,7 +247,7 @@ async fn a_refused_redirect_whose_key_delete_fails_keeps_the_key_on_record_until
     );
 
     let sub = w.subscription("user_a3").await;
-    let recorded = usize::from(sub.billing_key.is_some()) + sub.retired_billing_keys.len();
+    let recorded = usize::from(sub.billing_key().is_some()) + sub.retired_billing_keys().len();
     assert_eq!(
         w.live_billing_keys("user_a3"),
         recorded,
@@ -266,7 +265,7 @@ async fn a_refused_redirect_whose_key_delete_fails_keeps_the_key_on_record_until
 async fn a_contract_lapse_on_the_resend_after_a_404_look_up_charges_the_period_once() {
     let w = World::new().await;
     let sub = w.subscribe("user_a1b", TestCard::Ok, Utc::now()).await;
-    let order = OrderId::for_attempt(&sub.id, 1, 1);
+    let order = OrderId::for_attempt(sub.id(), 1, 1);
     w.sandbox.sandbox().set_faults(FaultConfig {
         rules: vec![
             rule(
@@ -316,7 +315,7 @@ async fn a_contract_lapse_on_the_resend_after_a_404_look_up_charges_the_period_o
         .billing
         .sweep(&options(as_of + Duration::minutes(10)))
         .await;
-    let after = w.store.attempt(&sub.id, 1, 1).await.unwrap().unwrap();
+    let after = w.store.attempt(sub.id(), 1, 1).await.unwrap().unwrap();
 
     w.sandbox
         .sandbox()
@@ -346,7 +345,7 @@ async fn a_contract_lapse_on_the_resend_after_a_404_look_up_charges_the_period_o
 async fn a_released_review_hold_lets_the_next_run_charge_the_period() {
     let w = World::new().await;
     let sub = w.subscribe("user_a4", TestCard::Ok, Utc::now()).await;
-    let order = OrderId::for_attempt(&sub.id, 1, 1);
+    let order = OrderId::for_attempt(sub.id(), 1, 1);
     let body = serde_json::json!({
         "paymentKey": "tabort0000000000000001",
         "orderId": order.as_str(),

@@ -12,7 +12,7 @@ use toss_sandbox::{Endpoint, FaultConfig, Latency, TestCard};
 use crate::harness::{World, options};
 
 fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 fn user_of(customer: &str) -> String {
@@ -64,7 +64,7 @@ async fn a_customer_whose_cancel_was_accepted_before_the_renewal_was_claimed_is_
 
     let accepted: Vec<&str> = cancels
         .iter()
-        .filter(|(_, o)| matches!(o, ChangeOutcome::Changed(s) if s.cancel_at_period_end))
+        .filter(|(_, o)| matches!(o, ChangeOutcome::Changed(s) if s.cancel_at_period_end()))
         .map(|(c, _)| *c)
         .collect();
     assert!(
@@ -113,7 +113,7 @@ async fn a_key_first_answered_insufficient_credits_replays_that_answer_instead_o
 
     // The next month is paid: the allowance is 30 again.
     w.sweep(sweep_time(&sub)).await;
-    assert_eq!(w.subscription("user_idem409").await.credits, 30);
+    assert_eq!(w.subscription("user_idem409").await.credits(), 30);
 
     let retried = w
         .billing
@@ -124,5 +124,5 @@ async fn a_key_first_answered_insufficient_credits_replays_that_answer_instead_o
         !matches!(retried, ConsumeOutcome::Consumed { .. }),
         "the same key and body spent 30 credits although its first answer was 409: {retried:?}"
     );
-    assert_eq!(w.subscription("user_idem409").await.credits, 30);
+    assert_eq!(w.subscription("user_idem409").await.credits(), 30);
 }

@@ -5,7 +5,7 @@ use toss_sandbox::{Endpoint, FaultAction, FaultConfig, FaultRule, SecretKeySpec,
 use crate::harness::{World, options};
 
 fn sweep_time(sub: &domain::Subscription) -> chrono::DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 fn fault(endpoint: Endpoint, commit: bool, times: u32, action: FaultAction) -> FaultConfig {
@@ -38,14 +38,19 @@ async fn a_wrong_secret_key_stops_the_sweep_and_leaves_every_subscription_and_th
     let err = wrong.sweep(&options(as_of)).await.unwrap_err();
 
     assert!(
-        matches!(&err, billing::Error::OurFault { code } if code == "UNAUTHORIZED_KEY"),
+        matches!(
+            &err,
+            billing::Error::OurFault {
+                code: Some(toss::ErrorCode::UnauthorizedKey)
+            }
+        ),
         "{err:?}"
     );
     for sub in &subs {
-        let now = w.store.subscription(&sub.id).await.unwrap().unwrap();
+        let now = w.store.subscription(sub.id()).await.unwrap().unwrap();
         assert_eq!(&now, sub, "the subscription must be exactly as it was");
         assert_eq!(
-            w.store.ledger(&sub.id).await.unwrap().len(),
+            w.store.ledger(sub.id()).await.unwrap().len(),
             1,
             "no attempt was even claimed"
         );
@@ -73,13 +78,18 @@ async fn losing_the_billing_contract_mid_run_stops_the_run_without_changing_subs
         .unwrap_err();
 
     assert!(
-        matches!(&err, billing::Error::OurFault { code } if code == "NOT_SUPPORTED_METHOD"),
+        matches!(
+            &err,
+            billing::Error::OurFault {
+                code: Some(toss::ErrorCode::NotSupportedMethod)
+            }
+        ),
         "{err:?}"
     );
-    assert_eq!(w.store.subscription(&sub.id).await.unwrap().unwrap(), sub);
+    assert_eq!(w.store.subscription(sub.id()).await.unwrap().unwrap(), sub);
     let ledger = w.ledger("user_contract").await;
     assert_eq!(
-        ledger.last().unwrap().status,
+        ledger.last().unwrap().status(),
         AttemptStatus::NotCharged,
         "the refused attempt is in the ledger"
     );
@@ -97,7 +107,8 @@ async fn losing_the_billing_contract_mid_run_stops_the_run_without_changing_subs
         "first month, the refused attempt, the new one"
     );
     assert_ne!(
-        ledger[1].order_id, ledger[2].order_id,
+        ledger[1].order_id(),
+        ledger[2].order_id(),
         "a definitely-uncharged attempt may be retried under a new id"
     );
     w.assert_ledger_matches_toss("user_contract").await;
@@ -148,13 +159,14 @@ async fn a_server_error_without_a_charge_leaves_the_attempt_unknown_and_a_later_
     let later = w.sweep(as_of + Duration::minutes(2)).await;
 
     assert_eq!(first.unknown_outcome, 1);
-    assert_eq!(open.status, AttemptStatus::Unknown, "never marked failed");
+    assert_eq!(open.status(), AttemptStatus::Unknown, "never marked failed");
     assert_eq!(
-        unpaid.next_period, 1,
+        unpaid.next_period(),
+        1,
         "no period granted for an unknown outcome"
     );
     assert_eq!(
-        unpaid.status,
+        unpaid.status(),
         Status::Active,
         "nor is the customer punished for it"
     );
@@ -162,10 +174,11 @@ async fn a_server_error_without_a_charge_leaves_the_attempt_unknown_and_a_later_
     assert_eq!((later.charged, later.reconciled), (1, 1));
     let done = w.ledger("user_500").await.pop().unwrap();
     assert_eq!(
-        done.order_id, open.order_id,
+        done.order_id(),
+        open.order_id(),
         "the same order id, never a new one"
     );
-    assert_eq!(done.status, AttemptStatus::Done);
+    assert_eq!(done.status(), AttemptStatus::Done);
     w.assert_ledger_matches_toss("user_500").await;
 }
 
@@ -208,7 +221,7 @@ async fn malformed_json_and_unknown_error_codes_are_outcome_unknown_never_declin
             "{action:?}: {summary:?}"
         );
         assert_eq!(
-            w.subscription("user_weird").await.status,
+            w.subscription("user_weird").await.status(),
             Status::Active,
             "{action:?}"
         );
@@ -225,8 +238,8 @@ async fn an_attempt_left_by_a_crashed_worker_is_taken_over_after_its_lease_and_c
     let as_of = sweep_time(&sub);
     // A worker claimed the renewal and died before (or after) calling Toss.
     let orphan = ChargeAttempt::claim(
-        sub.id.clone(),
-        sub.customer_key.clone(),
+        sub.id().clone(),
+        sub.customer_key().clone(),
         1,
         1,
         domain::Krw::new(3900),
@@ -246,7 +259,7 @@ async fn an_attempt_left_by_a_crashed_worker_is_taken_over_after_its_lease_and_c
     assert_eq!((after_lease.charged, after_lease.reconciled), (1, 1));
     let ledger = w.ledger("user_crash").await;
     assert_eq!(ledger.len(), 2);
-    assert_eq!(ledger[1].order_id, orphan.order_id);
+    assert_eq!(ledger[1].order_id(), orphan.order_id());
     w.assert_ledger_matches_toss("user_crash").await;
 }
 
@@ -258,8 +271,8 @@ async fn an_approved_charge_whose_worker_died_before_recording_is_found_by_order
     let as_of = sweep_time(&sub);
     // The dead worker got as far as Toss approving the charge.
     let orphan = ChargeAttempt::claim(
-        sub.id.clone(),
-        sub.customer_key.clone(),
+        sub.id().clone(),
+        sub.customer_key().clone(),
         1,
         1,
         domain::Krw::new(3900),
@@ -272,9 +285,9 @@ async fn an_approved_charge_whose_worker_died_before_recording_is_found_by_order
     );
     w.store.insert_attempt(&orphan).await.unwrap();
     let request = toss::ChargeRequest {
-        customer_key: sub.customer_key.clone(),
+        customer_key: sub.customer_key().clone(),
         amount: domain::Krw::new(3900),
-        order_id: orphan.order_id.clone(),
+        order_id: orphan.order_id().clone(),
         order_name: "Saju맛피아 Pro 월 구독".into(),
         customer_email: None,
         customer_name: None,
@@ -282,9 +295,9 @@ async fn an_approved_charge_whose_worker_died_before_recording_is_found_by_order
     w.billing
         .toss()
         .charge(
-            sub.billing_key.as_ref().unwrap(),
+            sub.billing_key().unwrap(),
             &request,
-            &(&orphan.order_id).into(),
+            &orphan.order_id().into(),
         )
         .await
         .unwrap();
@@ -293,7 +306,7 @@ async fn an_approved_charge_whose_worker_died_before_recording_is_found_by_order
 
     assert_eq!((summary.charged, summary.reconciled), (1, 1));
     assert_eq!(
-        w.snapshot().charge_requests_for(orphan.order_id.as_str()),
+        w.snapshot().charge_requests_for(orphan.order_id().as_str()),
         1,
         "looked up, not charged again"
     );

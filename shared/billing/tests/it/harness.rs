@@ -131,7 +131,7 @@ impl World {
 
     pub async fn ledger(&self, customer: &str) -> Vec<ChargeAttempt> {
         let sub = self.subscription(customer).await;
-        self.store.ledger(&sub.id).await.unwrap()
+        self.store.ledger(sub.id()).await.unwrap()
     }
 
     pub async fn sweep(&self, as_of: DateTime<Utc>) -> Summary {
@@ -164,13 +164,13 @@ impl World {
     /// entry for each Toss payment and for every granted period, and credits matching.
     pub async fn assert_ledger_matches_toss(&self, customer: &str) {
         let sub = self.subscription(customer).await;
-        let ledger = self.store.ledger(&sub.id).await.unwrap();
+        let ledger = self.store.ledger(sub.id()).await.unwrap();
         let snapshot = self.snapshot();
         let done: Vec<_> = ledger
             .iter()
-            .filter(|a| a.status == domain::AttemptStatus::Done)
+            .filter(|a| a.status() == domain::AttemptStatus::Done)
             .collect();
-        let mut periods: Vec<u32> = done.iter().map(|a| a.period).collect();
+        let mut periods: Vec<u32> = done.iter().map(|a| a.period()).collect();
         periods.dedup();
         assert_eq!(
             periods.len(),
@@ -189,23 +189,23 @@ impl World {
         );
         for a in &done {
             let p = snapshot
-                .payment_by_order_id(a.order_id.as_str())
+                .payment_by_order_id(a.order_id().as_str())
                 .expect("ledger DONE without a Toss payment");
             assert_eq!(p.status, "DONE");
-            assert_eq!(p.total_amount as u64, a.amount.won());
+            assert_eq!(p.total_amount as u64, a.amount().won());
             assert_eq!(
                 Some(p.payment_key.as_str()),
-                a.payment_key.as_ref().map(|k| k.as_str())
+                a.payment_key().map(|k| k.as_str())
             );
         }
         assert_eq!(
-            u64::from(sub.next_period),
+            u64::from(sub.next_period()),
             done.len() as u64,
             "periods granted without a DONE charge"
         );
         // The credits ledger: one grant of the allowance per DONE charge, and the entries add
         // up to the balance (which never exceeds one allowance without rollover).
-        let entries = self.store.credit_entries(&sub.id).await.unwrap();
+        let entries = self.store.credit_entries(sub.id()).await.unwrap();
         let granted: u64 = entries
             .iter()
             .filter(|e| e.change == domain::CreditChange::Grant)
@@ -218,13 +218,13 @@ impl World {
         );
         assert_eq!(
             domain::replay_balance(&entries),
-            Some(sub.credits),
+            Some(sub.credits()),
             "the credit entries do not add up to the balance: {entries:#?}"
         );
         assert!(
-            sub.credits <= 30,
+            sub.credits() <= 30,
             "more than one allowance: {}",
-            sub.credits
+            sub.credits()
         );
     }
 }
@@ -242,7 +242,7 @@ pub fn options(as_of: DateTime<Utc>) -> SweepOptions {
 /// An operator's refund of `attempt` (`None`: everything left), with the rule's policy.
 pub fn operator_refund(attempt: &ChargeAttempt, amount: Option<u64>) -> billing::RefundRequest {
     billing::RefundRequest {
-        order_id: attempt.order_id.clone(),
+        order_id: attempt.order_id().clone(),
         amount: amount.map(Krw::new),
         reason: "고객 요청".into(),
         by: domain::RefundBy::Operator {

@@ -7,7 +7,7 @@ use crate::harness::{World, kst, settings};
 
 /// 09:00 KST on the day the subscription is next due: when the daily sweep runs.
 fn sweep_time(sub: &domain::Subscription) -> chrono::DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 #[tokio::test]
@@ -15,16 +15,16 @@ async fn a_redirect_registers_the_card_and_charges_the_first_month_once() {
     let w = World::new().await;
     let sub = w.subscribe("user_first", TestCard::Ok, Utc::now()).await;
 
-    assert_eq!(sub.status, Status::Active);
-    assert_eq!(sub.credits, 30);
+    assert_eq!(sub.status(), Status::Active);
+    assert_eq!(sub.credits(), 30);
     assert_eq!(
-        sub.card_number_masked.as_deref().map(|n| n.contains('*')),
+        sub.card_number_masked().map(|n| n.contains('*')),
         Some(true)
     );
     let ledger = w.ledger("user_first").await;
     assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].status, AttemptStatus::Done);
-    assert_eq!(ledger[0].amount.won(), 3900);
+    assert_eq!(ledger[0].status(), AttemptStatus::Done);
+    assert_eq!(ledger[0].amount().won(), 3900);
     assert_eq!(w.done_payments("user_first"), 1);
     w.assert_ledger_matches_toss("user_first").await;
 }
@@ -143,8 +143,8 @@ async fn a_sweep_a_month_later_charges_exactly_once_and_a_second_sweep_at_the_sa
     );
     assert_eq!((second.due, second.charged), (0, 0));
     let renewed = w.subscription("user_monthly").await;
-    assert_eq!(renewed.next_period, 2);
-    assert_eq!(renewed.anchor, sub.anchor);
+    assert_eq!(renewed.next_period(), 2);
+    assert_eq!(renewed.anchor(), sub.anchor());
     assert_eq!(w.done_payments("user_monthly"), 2);
     w.assert_ledger_matches_toss("user_monthly").await;
 }
@@ -178,12 +178,12 @@ async fn a_jan_31_anchor_renews_on_feb_28_then_mar_31_then_apr_30() {
     )
     .await;
     let sub = w.subscribe("user_jan31", TestCard::Ok, start).await;
-    assert_eq!(sub.anchor.unwrap().date_naive(), start.date_naive());
+    assert_eq!(sub.anchor().unwrap().date_naive(), start.date_naive());
 
     let mut dues = Vec::new();
     for _ in 0..3 {
         let sub = w.subscription("user_jan31").await;
-        let due = sub.next_charge_at.unwrap();
+        let due = sub.next_charge_at().unwrap();
         dues.push(due.with_timezone(&domain::SEOUL).date_naive().to_string());
         assert_eq!(w.sweep(due + Duration::hours(9)).await.charged, 1);
     }
@@ -204,11 +204,11 @@ async fn a_declined_renewal_walks_through_the_retries_to_cancellation_and_delete
     let s0 = w.sweep(first_fail).await;
     let past_due = w.subscription("user_dunning").await;
     assert_eq!((s0.declined, s0.retry_scheduled), (1, 1));
-    assert_eq!(past_due.status, Status::PastDue);
+    assert_eq!(past_due.status(), Status::PastDue);
     let retry_days: Vec<i64> = {
         let mut days = Vec::new();
         let mut s = past_due;
-        while s.status == Status::PastDue {
+        while s.status() == Status::PastDue {
             let at = sweep_time(&s);
             days.push((domain::kst_day_start(at) - domain::kst_day_start(first_fail)).num_days());
             w.sweep(at).await;
@@ -219,9 +219,9 @@ async fn a_declined_renewal_walks_through_the_retries_to_cancellation_and_delete
 
     assert_eq!(retry_days, [1, 3, 5]);
     let canceled = w.subscription("user_dunning").await;
-    assert_eq!(canceled.status, Status::Canceled);
+    assert_eq!(canceled.status(), Status::Canceled);
     assert!(
-        canceled.billing_key.is_none(),
+        canceled.billing_key().is_none(),
         "the billing key is forgotten"
     );
     assert_eq!(
@@ -230,7 +230,7 @@ async fn a_declined_renewal_walks_through_the_retries_to_cancellation_and_delete
         "and deleted at Toss"
     );
     let ledger = w.ledger("user_dunning").await;
-    let statuses: Vec<_> = ledger.iter().map(|a| a.status).collect();
+    let statuses: Vec<_> = ledger.iter().map(|a| a.status()).collect();
     assert_eq!(
         statuses,
         [
@@ -244,17 +244,18 @@ async fn a_declined_renewal_walks_through_the_retries_to_cancellation_and_delete
     assert!(
         ledger[1..]
             .iter()
-            .all(|a| a.error_code.as_deref() == Some("REJECT_CARD_PAYMENT"))
+            .all(|a| a.error_code() == Some("REJECT_CARD_PAYMENT"))
     );
-    let orders: std::collections::HashSet<_> = ledger.iter().map(|a| a.order_id.clone()).collect();
+    let orders: std::collections::HashSet<_> =
+        ledger.iter().map(|a| a.order_id().clone()).collect();
     assert_eq!(
         orders.len(),
         5,
         "each definite decline is retried under a new order id"
     );
     // Its credits lapsed with it, and the ledger says so.
-    assert_eq!(canceled.credits, 0);
-    let entries = w.store.credit_entries(&canceled.id).await.unwrap();
+    assert_eq!(canceled.credits(), 0);
+    let entries = w.store.credit_entries(canceled.id()).await.unwrap();
     let last = entries.last().unwrap();
     assert_eq!(
         (last.change, last.amount, last.reference.as_str()),
@@ -283,12 +284,12 @@ async fn a_stopped_card_skips_the_retries_that_cannot_help_and_is_canceled_when_
     let quiet = w.sweep(first_fail + Duration::days(1)).await;
     let close = w.sweep(first_fail + Duration::days(5)).await;
 
-    assert_eq!(waiting.status, Status::PastDue);
-    assert!(waiting.dunning.as_ref().unwrap().card_unusable);
+    assert_eq!(waiting.status(), Status::PastDue);
+    assert!(waiting.dunning().unwrap().card_unusable);
     assert_eq!(quiet.due, 0, "no retry on day 1: it cannot succeed");
     assert_eq!(close.canceled, 1);
     assert_eq!(
-        w.subscription("user_stopped").await.status,
+        w.subscription("user_stopped").await.status(),
         Status::Canceled
     );
     assert_eq!(
@@ -311,7 +312,10 @@ async fn a_new_card_while_past_due_is_charged_at_once_and_resumes_on_the_origina
     });
     let first_fail = sweep_time(&sub);
     w.sweep(first_fail).await;
-    assert_eq!(w.subscription("user_newcard").await.status, Status::PastDue);
+    assert_eq!(
+        w.subscription("user_newcard").await.status(),
+        Status::PastDue
+    );
 
     let outcome = w
         .billing
@@ -327,13 +331,13 @@ async fn a_new_card_while_past_due_is_charged_at_once_and_resumes_on_the_origina
         matches!(outcome, RegistrationOutcome::Subscribed { .. }),
         "{outcome:?}"
     );
-    assert_eq!(resumed.id, sub.id, "the same subscription resumes");
-    assert_eq!(resumed.status, Status::Active);
-    assert_eq!(resumed.anchor, sub.anchor);
-    assert_eq!(resumed.next_period, 2);
+    assert_eq!(resumed.id(), sub.id(), "the same subscription resumes");
+    assert_eq!(resumed.status(), Status::Active);
+    assert_eq!(resumed.anchor(), sub.anchor());
+    assert_eq!(resumed.next_period(), 2);
     assert_eq!(
-        resumed.next_charge_at,
-        Some(domain::period_due_at(sub.anchor.unwrap(), 2))
+        resumed.next_charge_at(),
+        Some(domain::period_due_at(sub.anchor().unwrap(), 2))
     );
     assert_eq!(
         w.snapshot().counters.billing_keys_deleted,
@@ -357,20 +361,20 @@ async fn a_new_card_on_an_active_subscription_replaces_it_without_charging() {
     assert_eq!(
         outcome,
         RegistrationOutcome::CardReplaced {
-            subscription_id: sub.id.clone()
+            subscription_id: sub.id().clone()
         }
     );
     assert_eq!(w.done_payments("user_swap"), 1);
     let swapped = w.subscription("user_swap").await;
-    assert_ne!(swapped.billing_key, sub.billing_key);
-    assert_eq!(swapped.next_charge_at, sub.next_charge_at);
+    assert_ne!(swapped.billing_key(), sub.billing_key());
+    assert_eq!(swapped.next_charge_at(), sub.next_charge_at());
 }
 
 #[tokio::test]
 async fn a_canceled_customer_who_registers_again_starts_a_new_subscription() {
     let w = World::new().await;
     let mut old = w.subscribe("user_again", TestCard::Ok, Utc::now()).await;
-    old.cancel_at_period_end = true;
+    old.schedule_cancel(Utc::now());
     w.store.save_subscription(&mut old).await.unwrap();
     let ended = w.sweep(sweep_time(&old)).await;
     assert_eq!(
@@ -381,7 +385,7 @@ async fn a_canceled_customer_who_registers_again_starts_a_new_subscription() {
 
     let fresh = w.subscribe("user_again", TestCard::Ok, Utc::now()).await;
 
-    assert_ne!(fresh.id, old.id);
-    assert_eq!(fresh.status, Status::Active);
+    assert_ne!(fresh.id(), old.id());
+    assert_eq!(fresh.status(), Status::Active);
     assert_eq!(w.done_payments("user_again"), 2);
 }

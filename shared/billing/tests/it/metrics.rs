@@ -178,7 +178,7 @@ async fn a_sweep_writes_valid_emf_lines_with_its_charges_by_outcome_krw_unknowns
     w.sandbox
         .sandbox()
         .set_faults(unknown_for("user_emf_unknown"));
-    let as_of = paid.next_charge_at.unwrap() + Duration::hours(9);
+    let as_of = paid.next_charge_at().unwrap() + Duration::hours(9);
     let collector = billing::metrics::install("TossSubscriptions/test", "charge-subscriptions")
         .expect("the only recorder of this test process");
 

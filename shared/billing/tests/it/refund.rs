@@ -13,14 +13,14 @@ use crate::harness::{World, operator_refund};
 /// Toss's record of the payment: (balance, number of cancels).
 fn at_toss(w: &World, attempt: &ChargeAttempt) -> (i64, usize) {
     let s = w.snapshot();
-    let p = s.payment_by_order_id(attempt.order_id.as_str()).unwrap();
+    let p = s.payment_by_order_id(attempt.order_id().as_str()).unwrap();
     (p.balance_amount, p.cancels)
 }
 
 /// The ledger's refunds of this customer that hold money (done or open), and their sum.
 async fn ledger_refunds(w: &World, customer: &str) -> (Vec<domain::Refund>, u64) {
     let sub = w.subscription(customer).await;
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     let sum = refunds
         .iter()
         .filter(|r| r.status == RefundStatus::Done)
@@ -55,12 +55,12 @@ async fn a_full_refund_of_the_current_period_ends_the_subscription_and_takes_bac
     assert_eq!(credits_taken, 30);
     assert_eq!(at_toss(&w, &paid), (0, 1));
     let sub = w.subscription("user_full").await;
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Refunded));
-    assert_eq!(sub.credits, 0);
-    assert!(sub.billing_key.is_none(), "the card is deleted at Toss");
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Refunded));
+    assert_eq!(sub.credits(), 0);
+    assert!(sub.billing_key().is_none(), "the card is deleted at Toss");
     assert_eq!(w.live_billing_keys("user_full"), 0);
-    let entries = w.store.credit_entries(&sub.id).await.unwrap();
+    let entries = w.store.credit_entries(sub.id()).await.unwrap();
     assert!(
         entries
             .iter()
@@ -72,7 +72,7 @@ async fn a_full_refund_of_the_current_period_ends_the_subscription_and_takes_bac
     assert_eq!(refunds.len(), 1);
     assert!(refunds[0].transaction_key.is_some());
     let paid = w.ledger("user_full").await.remove(0);
-    assert_eq!(paid.refunded, Krw::new(3900));
+    assert_eq!(paid.refunded(), Krw::new(3900));
 }
 
 #[tokio::test]
@@ -101,8 +101,8 @@ async fn a_partial_refund_gives_money_back_and_leaves_the_subscription_and_its_c
     );
     assert_eq!(at_toss(&w, &paid), (2900, 1));
     let sub = w.subscription("user_part").await;
-    assert_eq!(sub.status, Status::Active);
-    assert_eq!(sub.credits, 30);
+    assert_eq!(sub.status(), Status::Active);
+    assert_eq!(sub.credits(), 30);
     assert_eq!(ledger_refunds(&w, "user_part").await.1, 1000);
 }
 
@@ -177,7 +177,7 @@ async fn racing_refunds_never_together_exceed_the_payment() {
     let (_, sum) = ledger_refunds(&w, "user_race").await;
     assert_eq!(sum, 1500 * cancels as u64, "the ledger is Toss's record");
     let paid = w.ledger("user_race").await.remove(0);
-    assert!(paid.refunded.won() <= 3900);
+    assert!(paid.refunded().won() <= 3900);
 }
 
 #[tokio::test]
@@ -185,7 +185,7 @@ async fn a_full_refund_of_an_old_period_leaves_the_subscription_alone() {
     let w = World::new().await;
     let start = Utc::now() - Duration::days(40);
     let sub = w.subscribe("user_old", TestCard::Ok, start).await;
-    w.sweep(sub.next_charge_at.unwrap() + Duration::hours(9))
+    w.sweep(sub.next_charge_at().unwrap() + Duration::hours(9))
         .await;
     let ledger = w.ledger("user_old").await;
     assert_eq!(ledger.len(), 2, "{ledger:#?}");
@@ -209,8 +209,8 @@ async fn a_full_refund_of_an_old_period_leaves_the_subscription_alone() {
         "{outcome:?}"
     );
     let sub = w.subscription("user_old").await;
-    assert_eq!(sub.status, Status::Active);
-    assert_eq!(sub.credits, 30);
+    assert_eq!(sub.status(), Status::Active);
+    assert_eq!(sub.credits(), 30);
     assert_eq!(at_toss(&w, old), (0, 1));
 }
 
@@ -220,7 +220,7 @@ async fn a_refund_made_in_toss_s_console_is_recorded_once_however_often_it_is_co
     let now = Utc::now();
     w.subscribe("user_console", TestCard::Ok, now).await;
     let paid = w.ledger("user_console").await.remove(0);
-    let payment_key = paid.payment_key.clone().unwrap();
+    let payment_key = paid.payment_key().cloned().unwrap();
     // The merchant refunds 900 won in Toss's console: a cancel no ledger entry names.
     w.billing
         .toss()
@@ -243,7 +243,10 @@ async fn a_refund_made_in_toss_s_console_is_recorded_once_however_often_it_is_co
     assert_eq!((refunds.len(), sum), (1, 900));
     assert_eq!(refunds[0].by, RefundBy::TossConsole);
     assert_eq!(refunds[0].reason, "고객 변심");
-    assert_eq!(w.subscription("user_console").await.status, Status::Active);
+    assert_eq!(
+        w.subscription("user_console").await.status(),
+        Status::Active
+    );
     // What is left to refund is Toss's balance, not the whole payment.
     let rest = w
         .billing
@@ -264,7 +267,7 @@ async fn a_full_refund_made_in_toss_s_console_ends_the_subscription_like_ours() 
     let now = Utc::now();
     w.subscribe("user_console_full", TestCard::Ok, now).await;
     let paid = w.ledger("user_console_full").await.remove(0);
-    let payment_key = paid.payment_key.clone().unwrap();
+    let payment_key = paid.payment_key().cloned().unwrap();
     w.billing
         .toss()
         .cancel_payment(
@@ -281,8 +284,8 @@ async fn a_full_refund_made_in_toss_s_console_ends_the_subscription_like_ours() 
 
     assert_eq!(converged.recorded.len(), 1);
     let sub = w.subscription("user_console_full").await;
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Refunded));
-    assert_eq!(sub.credits, 0);
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Refunded));
+    assert_eq!(sub.credits(), 0);
     assert_eq!(w.live_billing_keys("user_console_full"), 0);
 }

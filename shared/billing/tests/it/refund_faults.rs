@@ -30,10 +30,10 @@ fn cancel_fault(commit: bool, action: FaultAction) -> FaultConfig {
 /// with its transactionKey, and every cancel request sent under one idempotency key.
 async fn assert_refunded_once(w: &World, customer: &str) {
     let sub = w.subscription(customer).await;
-    let paid = w.store.ledger(&sub.id).await.unwrap().remove(0);
+    let paid = w.store.ledger(sub.id()).await.unwrap().remove(0);
     let snapshot = w.snapshot();
     let p = snapshot
-        .payment_by_order_id(paid.order_id.as_str())
+        .payment_by_order_id(paid.order_id().as_str())
         .unwrap();
     assert_eq!(
         (p.cancels, p.balance_amount),
@@ -41,11 +41,11 @@ async fn assert_refunded_once(w: &World, customer: &str) {
         "refunded once at Toss"
     );
     assert_eq!(snapshot.counters.canceled_amount, 3900);
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     assert_eq!(refunds.len(), 1, "{refunds:#?}");
     assert_eq!(refunds[0].status, RefundStatus::Done);
     assert!(refunds[0].transaction_key.is_some());
-    assert_eq!(paid.refunded, Krw::new(3900));
+    assert_eq!(paid.refunded(), Krw::new(3900));
     let keys: std::collections::BTreeSet<_> = snapshot
         .idempotency
         .iter()
@@ -97,11 +97,11 @@ async fn a_refund_answered_with_a_5xx_stays_open_holds_its_amount_and_is_sent_ag
         .refund(&operator_refund(&paid, None), Utc::now())
         .await
         .unwrap();
-    let held = w.ledger("user_5xx").await.remove(0).refunded;
+    let held = w.ledger("user_5xx").await.remove(0).refunded();
     let cancels_then = w.snapshot().counters.canceled_amount;
     let settled = w
         .billing
-        .settle_refunds(&paid.order_id, Utc::now())
+        .settle_refunds(paid.order_id(), Utc::now())
         .await
         .unwrap();
 
@@ -118,7 +118,7 @@ async fn a_refund_answered_with_a_5xx_stays_open_holds_its_amount_and_is_sent_ag
     );
     assert_refunded_once(&w, "user_5xx").await;
     assert_eq!(
-        w.subscription("user_5xx").await.status,
+        w.subscription("user_5xx").await.status(),
         domain::Status::Canceled
     );
 }
@@ -150,7 +150,7 @@ async fn a_refund_that_times_out_is_never_refunded_twice_and_converges_to_toss()
     w.sandbox.sandbox().set_faults(FaultConfig::default());
     let settled = w
         .billing
-        .settle_refunds(&paid.order_id, Utc::now())
+        .settle_refunds(paid.order_id(), Utc::now())
         .await
         .unwrap();
 
@@ -175,12 +175,12 @@ async fn a_crash_after_toss_refunded_and_before_the_ledger_heard_is_converged_an
     let now = Utc::now();
     w.subscribe("user_crash", TestCard::Ok, now).await;
     let paid = w.ledger("user_crash").await.remove(0);
-    let payment_key = paid.payment_key.clone().unwrap();
+    let payment_key = paid.payment_key().cloned().unwrap();
     // What the dead process left: the claim in the ledger, and Toss's cancel of it.
     let mut refund = domain::Refund::claim(
-        paid.subscription_id.clone(),
-        paid.period,
-        paid.attempt,
+        paid.subscription_id().clone(),
+        paid.period(),
+        paid.attempt(),
         payment_key.clone(),
         1,
         Krw::new(3900),
@@ -195,7 +195,7 @@ async fn a_crash_after_toss_refunded_and_before_the_ledger_heard_is_converged_an
     refund.takes_back_credits = true;
     assert_eq!(
         w.store
-            .claim_refund(&refund, paid.amount, None)
+            .claim_refund(&refund, paid.amount(), None)
             .await
             .unwrap(),
         store::RefundWrite::Written
@@ -231,7 +231,7 @@ async fn a_crash_after_toss_refunded_and_before_the_ledger_heard_is_converged_an
     assert_refunded_once(&w, "user_crash").await;
     let sub = w.subscription("user_crash").await;
     assert_eq!(
-        sub.status,
+        sub.status(),
         domain::Status::Canceled,
         "the claim's policy applied"
     );

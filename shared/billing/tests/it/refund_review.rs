@@ -18,7 +18,7 @@ fn user_of(customer: &str) -> String {
 }
 
 fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 /// Toss answers the next cancel with `code` (its catalogue status), without cancelling.
@@ -94,14 +94,18 @@ async fn a_withdrawal_toss_refuses_leaves_the_subscription_its_credits_and_its_c
     );
     let sub = w.subscription(customer).await;
     assert_eq!(
-        (sub.status, sub.credits, sub.withdrawal.clone()),
+        (
+            sub.status(),
+            sub.credits(),
+            sub.withdrawal().map(str::to_owned)
+        ),
         (Status::Active, 30, None),
         "the service paid for goes on"
     );
-    assert!(sub.billing_key.is_some());
+    assert!(sub.billing_key().is_some());
     assert_eq!(w.live_billing_keys(customer), 1, "the card is still there");
     assert_eq!(
-        w.ledger(customer).await[0].refunded,
+        w.ledger(customer).await[0].refunded(),
         Krw::new(0),
         "the amount held for the refund is free again"
     );
@@ -141,12 +145,12 @@ async fn a_refused_withdrawal_can_be_asked_again_and_toss_refunds_it_once() {
         "{second:?}"
     );
     let sub = w.subscription(customer).await;
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Withdrawn));
-    assert_eq!(sub.credits, 0);
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Withdrawn));
+    assert_eq!(sub.credits(), 0);
     assert_eq!(w.live_billing_keys(customer), 0);
     assert_eq!(money_at_toss(&w, customer), (3900, 3900));
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     let statuses: Vec<&str> = refunds.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(statuses, ["REFUSED", "DONE"]);
 }
@@ -195,7 +199,11 @@ async fn an_unanswered_withdrawal_blocks_spending_until_toss_answers_and_a_refus
     );
     let sub = w.subscription(customer).await;
     assert_eq!(
-        (sub.status, sub.credits, sub.withdrawal.clone()),
+        (
+            sub.status(),
+            sub.credits(),
+            sub.withdrawal().map(str::to_owned)
+        ),
         (Status::Active, 30, None)
     );
     assert_eq!(money_at_toss(&w, customer), (3900, 0));
@@ -235,9 +243,9 @@ async fn an_unanswered_refund_is_settled_by_the_next_sweep_without_anyone_asking
         "a settled refund leaves the due index"
     );
     let sub = w.subscription(customer).await;
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Refunded));
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Refunded));
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].status, RefundStatus::Done);
     assert_eq!(money_at_toss(&w, customer), (3900, 3900));
@@ -260,16 +268,12 @@ async fn a_console_refund_that_raced_an_unanswered_refund_of_ours_is_recorded_an
     // Meanwhile the merchant refunds everything in Toss's console.
     w.sandbox
         .sandbox()
-        .console_cancel(
-            paid.payment_key.as_ref().unwrap().as_str(),
-            "전액 환불",
-            None,
-        )
+        .console_cancel(paid.payment_key().unwrap().as_str(), "전액 환불", None)
         .unwrap();
     let payment = w
         .billing
         .toss()
-        .payment(paid.payment_key.as_ref().unwrap())
+        .payment(paid.payment_key().unwrap())
         .await
         .unwrap();
     let webhook = w
@@ -287,7 +291,7 @@ async fn a_console_refund_that_raced_an_unanswered_refund_of_ours_is_recorded_an
         "ours held 1,000 won: the console's 3,900 did not fit"
     );
     let sub = w.subscription(customer).await;
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     let shape: Vec<(&str, u64, String)> = refunds
         .iter()
         .map(|r| (r.status.as_str(), r.amount.won(), r.by.as_stored()))
@@ -299,10 +303,10 @@ async fn a_console_refund_that_raced_an_unanswered_refund_of_ours_is_recorded_an
             ("DONE", 3900, "toss_console".to_owned())
         ]
     );
-    assert_eq!(w.ledger(customer).await[0].refunded, Krw::new(3900));
+    assert_eq!(w.ledger(customer).await[0].refunded(), Krw::new(3900));
     assert_eq!(money_at_toss(&w, customer), (3900, 3900));
-    assert_eq!(sub.status, Status::Canceled);
-    assert_eq!(sub.cancel_reason, Some(CancelReason::Refunded));
+    assert_eq!(sub.status(), Status::Canceled);
+    assert_eq!(sub.cancel_reason(), Some(CancelReason::Refunded));
 }
 
 /// The operator refunds the current period in full while the sweep's renewal of the next one
@@ -367,22 +371,22 @@ async fn a_renewal_in_flight_when_a_full_refund_ended_the_subscription_does_not_
     );
     let sub = w.subscription(customer).await;
     assert_eq!(
-        (sub.status, sub.cancel_reason),
+        (sub.status(), sub.cancel_reason()),
         (Status::Canceled, Some(CancelReason::Refunded)),
         "an ended subscription stays ended"
     );
-    assert_eq!(sub.credits, 0);
+    assert_eq!(sub.credits(), 0);
     let (paid_at_toss, back) = money_at_toss(&w, customer);
     assert_eq!(
         paid_at_toss, back,
         "every won Toss took after the end was given back"
     );
-    let ledger = w.store.ledger(&sub.id).await.unwrap();
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let ledger = w.store.ledger(sub.id()).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     let done: u64 = ledger
         .iter()
-        .filter(|a| a.status == domain::AttemptStatus::Done)
-        .map(|a| a.amount.won())
+        .filter(|a| a.status() == domain::AttemptStatus::Done)
+        .map(|a| a.amount().won())
         .sum();
     let refunded_in_ledger: u64 = refunds
         .iter()
@@ -426,7 +430,7 @@ async fn a_pending_withdrawal_asked_again_once_toss_is_back_is_settled_at_once_a
         "{first:?}"
     );
     assert!(
-        matches!(&again, WithdrawOutcome::Withdrawn { subscription, .. } if subscription.status == Status::Canceled),
+        matches!(&again, WithdrawOutcome::Withdrawn { subscription, .. } if subscription.status() == Status::Canceled),
         "{again:?}"
     );
     assert!(
@@ -435,7 +439,7 @@ async fn a_pending_withdrawal_asked_again_once_toss_is_back_is_settled_at_once_a
     );
     assert_eq!(money_at_toss(&w, customer), (3900, 3900));
     let sub = w.subscription(customer).await;
-    assert_eq!(w.store.refunds(&sub.id).await.unwrap().len(), 1);
+    assert_eq!(w.store.refunds(sub.id()).await.unwrap().len(), 1);
     assert_eq!(w.live_billing_keys(customer), 0);
 }
 
@@ -465,23 +469,19 @@ async fn a_console_refund_that_beat_a_withdrawal_to_toss_ends_the_subscription_w
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
         w.sandbox
             .sandbox()
-            .console_cancel(
-                paid.payment_key.as_ref().unwrap().as_str(),
-                "전액 환불",
-                None,
-            )
+            .console_cancel(paid.payment_key().unwrap().as_str(), "전액 환불", None)
             .unwrap();
     });
 
     let outcome = outcome.unwrap();
     assert!(
-        matches!(&outcome, WithdrawOutcome::Withdrawn { subscription, .. } if subscription.status == Status::Canceled),
+        matches!(&outcome, WithdrawOutcome::Withdrawn { subscription, .. } if subscription.status() == Status::Canceled),
         "{outcome:?}"
     );
     let sub = w.subscription(customer).await;
-    assert_eq!(sub.withdrawal, None, "no lock left");
-    assert_eq!(sub.credits, 0);
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    assert_eq!(sub.withdrawal(), None, "no lock left");
+    assert_eq!(sub.credits(), 0);
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     let shape: Vec<(&str, String)> = refunds
         .iter()
         .map(|r| (r.status.as_str(), r.by.as_stored()))
@@ -493,6 +493,6 @@ async fn a_console_refund_that_beat_a_withdrawal_to_toss_ends_the_subscription_w
             ("DONE", "toss_console".to_owned())
         ]
     );
-    assert_eq!(w.ledger(customer).await[0].refunded, Krw::new(3900));
+    assert_eq!(w.ledger(customer).await[0].refunded(), Krw::new(3900));
     assert_eq!(money_at_toss(&w, customer), (3900, 3900), "refunded once");
 }

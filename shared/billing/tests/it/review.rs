@@ -8,11 +8,11 @@ use toss_sandbox::{Endpoint, FaultAction, FaultConfig, FaultRule, TestCard};
 use crate::harness::{World, options};
 
 fn sweep_time(sub: &Subscription) -> DateTime<Utc> {
-    sub.next_charge_at.unwrap() + Duration::hours(9)
+    sub.next_charge_at().unwrap() + Duration::hours(9)
 }
 
 fn renewal_order(sub: &Subscription) -> OrderId {
-    OrderId::for_attempt(&sub.id, 1, 1)
+    OrderId::for_attempt(sub.id(), 1, 1)
 }
 
 fn rule(
@@ -118,9 +118,9 @@ async fn a_refused_look_up_during_a_take_over_settles_nothing_and_the_next_run_r
         matches!(&refused, Err(billing::Error::OurFault { .. })),
         "a refused look-up stops the run: {refused:?}"
     );
-    let open = w.store.attempt(&sub.id, 1, 1).await.unwrap().unwrap();
+    let open = w.store.attempt(sub.id(), 1, 1).await.unwrap().unwrap();
     assert!(
-        !open.status.is_final(),
+        !open.status().is_final(),
         "a look-up's error never settles the attempt: {open:?}"
     );
     // The key is fixed: the next run finds the approved charge under the same order id.
@@ -168,8 +168,15 @@ async fn an_unknown_payment_found_refunded_goes_to_an_operator_not_to_dunning_an
 
         assert_eq!(found.declined, 0, "partial={partial}: {found:?}");
         let now = w.subscription("user_f4c").await;
-        assert_ne!(now.status, Status::PastDue, "partial={partial}: no dunning");
-        assert!(now.hold.is_some(), "partial={partial}: an operator sees it");
+        assert_ne!(
+            now.status(),
+            Status::PastDue,
+            "partial={partial}: no dunning"
+        );
+        assert!(
+            now.on_hold().is_some(),
+            "partial={partial}: an operator sees it"
+        );
         assert_eq!(found.held, 1, "partial={partial}: {found:?}");
         assert_eq!(
             later.charged + later.declined,
@@ -183,7 +190,7 @@ async fn an_unknown_payment_found_refunded_goes_to_an_operator_not_to_dunning_an
             "partial={partial}: no new order was charged"
         );
         assert_eq!(
-            attempts[1].status,
+            attempts[1].status(),
             AttemptStatus::Review,
             "partial={partial}"
         );
@@ -215,8 +222,8 @@ async fn an_aborted_payment_whose_failure_is_ours_stops_the_run_and_leaves_the_s
         "{result:?}"
     );
     assert_eq!(w.subscription("user_f4a").await, sub, "invariant 5");
-    let attempt = w.store.attempt(&sub.id, 1, 1).await.unwrap().unwrap();
-    assert_eq!(attempt.status, AttemptStatus::NotCharged);
+    let attempt = w.store.attempt(sub.id(), 1, 1).await.unwrap().unwrap();
+    assert_eq!(attempt.status(), AttemptStatus::NotCharged);
 }
 
 #[tokio::test]
@@ -236,12 +243,12 @@ async fn an_aborted_payment_with_a_code_the_table_does_not_know_goes_to_an_opera
 
     assert_eq!((summary.declined, summary.held), (0, 1), "{summary:?}");
     let now = w.subscription("user_f4u").await;
-    assert_ne!(now.status, Status::PastDue);
+    assert_ne!(now.status(), Status::PastDue);
     assert!(
-        now.dunning.is_none(),
+        now.dunning().is_none(),
         "not marked as a card that needs replacing"
     );
-    assert!(now.hold.is_some());
+    assert!(now.on_hold().is_some());
 }
 
 #[tokio::test]
@@ -283,7 +290,7 @@ async fn a_decline_found_for_a_card_the_customer_replaced_meanwhile_does_not_mar
     assert_eq!(found.declined, 0, "{found:?}");
     let now = w.subscription("user_f4k").await;
     assert!(
-        now.dunning.is_none(),
+        now.dunning().is_none(),
         "the new card was never tried, so it is not unusable: {now:?}"
     );
     assert_eq!(
@@ -321,9 +328,9 @@ async fn one_customers_refused_data_is_held_for_an_operator_and_the_sweep_charge
     let next_day = next_day.expect("nor the next day's");
     assert_eq!(next_day.charged + next_day.declined, 0, "{next_day:?}");
     let held = w.subscription("user_f8_bad").await;
-    assert_eq!(held.status, Status::Active, "not dunned for our refusal");
+    assert_eq!(held.status(), Status::Active, "not dunned for our refusal");
     assert_eq!(
-        held.hold.as_ref().map(|h| h.code.as_str()),
+        held.on_hold().map(|h| h.code.as_str()),
         Some("INVALID_EMAIL")
     );
     for i in 0..5 {
@@ -384,7 +391,7 @@ async fn a_new_card_after_a_declined_first_charge_whose_answer_is_lost_is_found_
     let summary = w.sweep(now + Duration::minutes(10)).await;
 
     assert_eq!((summary.charged, summary.reconciled), (1, 1), "{summary:?}");
-    assert_eq!(w.subscription("user_f2").await.status, Status::Active);
+    assert_eq!(w.subscription("user_f2").await.status(), Status::Active);
     w.assert_ledger_matches_toss("user_f2").await;
 }
 
@@ -451,11 +458,11 @@ async fn a_run_near_its_deadline_claims_nothing_it_cannot_charge_before_stopping
     for sub in &subs {
         claimed += w
             .store
-            .ledger(&sub.id)
+            .ledger(sub.id())
             .await
             .unwrap()
             .iter()
-            .filter(|a| a.period == 1)
+            .filter(|a| a.period() == 1)
             .count();
     }
     assert_eq!(claimed, 1, "nothing claimed that waited past the deadline");
@@ -468,8 +475,8 @@ async fn a_retry_of_a_killed_run_takes_over_its_attempts_once_their_lease_expire
     let as_of = sweep_time(&sub);
     // The killed run claimed the renewal just before it died; its lease runs 2 more seconds.
     let orphan = domain::ChargeAttempt::claim(
-        sub.id.clone(),
-        sub.customer_key.clone(),
+        sub.id().clone(),
+        sub.customer_key().clone(),
         1,
         1,
         domain::Krw::new(3900),
@@ -522,7 +529,7 @@ async fn a_replaced_cards_key_whose_deletion_failed_is_deleted_by_the_next_sweep
         1,
         "only the current card's key is left"
     );
-    assert!(w.subscription("user_f6").await.billing_key.is_some());
+    assert!(w.subscription("user_f6").await.billing_key().is_some());
 }
 
 #[tokio::test]
@@ -545,9 +552,9 @@ async fn an_abandoned_incomplete_subscription_is_ended_and_its_key_deleted() {
     w.sweep(now + Duration::hours(25)).await;
     let ended = w.subscription("user_f6_inc").await;
 
-    assert_eq!(waiting.status, Status::Incomplete, "not before its time");
-    assert_eq!(ended.status, Status::Canceled);
-    assert_eq!(ended.cancel_reason, Some(domain::CancelReason::Abandoned));
+    assert_eq!(waiting.status(), Status::Incomplete, "not before its time");
+    assert_eq!(ended.status(), Status::Canceled);
+    assert_eq!(ended.cancel_reason(), Some(domain::CancelReason::Abandoned));
     assert_eq!(w.live_billing_keys("user_f6_inc"), 0);
 }
 
@@ -569,7 +576,7 @@ async fn a_malformed_item_in_the_due_index_is_counted_and_the_rest_of_its_shard_
         .dynamodb
         .get_item()
         .table_name(&w.table)
-        .key("pk", V::S(format!("SUB#{}", subs[0].id)))
+        .key("pk", V::S(format!("SUB#{}", subs[0].id())))
         .key("sk", V::S("SUB".into()))
         .send()
         .await
@@ -610,17 +617,17 @@ async fn period_end_cancellation_settles_an_open_attempt_first() {
     let as_of = approved_but_unknown(&w, &sub).await;
     // The customer asks to cancel at period end while the renewal's outcome is unknown.
     let mut flagged = w.subscription("user_f9").await;
-    flagged.cancel_at_period_end = true;
+    flagged.schedule_cancel(Utc::now());
     w.store.save_subscription(&mut flagged).await.unwrap();
 
     let settled = w.sweep(as_of + Duration::minutes(10)).await;
     let after = w.subscription("user_f9").await;
     let period_end = w
-        .sweep(after.next_charge_at.unwrap() + Duration::hours(9))
+        .sweep(after.next_charge_at().unwrap() + Duration::hours(9))
         .await;
 
     assert_eq!((settled.charged, settled.canceled), (1, 0), "{settled:?}");
-    assert_eq!(after.status, Status::Active, "the paid month is kept");
+    assert_eq!(after.status(), Status::Active, "the paid month is kept");
     assert_eq!(
         (period_end.charged, period_end.canceled),
         (0, 1),
@@ -652,18 +659,21 @@ async fn a_run_in_which_many_customers_data_is_refused_stops_as_for_our_own_faul
     let result = w.billing.sweep(&opts).await;
 
     assert!(
-        matches!(&result, Err(billing::Error::OurFault { code }) if code == "MANY_CUSTOMERS_REFUSED"),
+        matches!(
+            &result,
+            Err(billing::Error::ManyCustomersRefused { refused: 5 })
+        ),
         "{result:?}"
     );
     let mut held = 0;
     for sub in &subs {
         held += usize::from(
             w.store
-                .subscription(&sub.id)
+                .subscription(sub.id())
                 .await
                 .unwrap()
                 .unwrap()
-                .hold
+                .on_hold()
                 .is_some(),
         );
     }

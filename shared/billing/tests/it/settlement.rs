@@ -66,7 +66,7 @@ async fn tamper(w: &World, order_id: &OrderId, attribute: &str, value: Attribute
 }
 
 async fn first_order(w: &World, customer: &str) -> OrderId {
-    w.ledger(customer).await[0].order_id.clone()
+    w.ledger(customer).await[0].order_id().clone()
 }
 
 fn kinds(report: &SettlementReport) -> BTreeMap<String, MismatchKind> {
@@ -83,7 +83,7 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
     let w = World::new().await;
     // F: a renewal Toss approved whose answer was lost and whose look-up failed: UNKNOWN.
     let f = w.subscribe("user_set_f", TestCard::Ok, Utc::now()).await;
-    let renewal = OrderId::for_attempt(&f.id, f.next_period, f.next_attempt());
+    let renewal = OrderId::for_attempt(f.id(), f.next_period(), f.next_attempt());
     w.sandbox.sandbox().set_faults(FaultConfig {
         rules: vec![
             fault(
@@ -107,7 +107,7 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
         ],
         ..FaultConfig::default()
     });
-    let as_of = f.next_charge_at.unwrap() + Duration::hours(9);
+    let as_of = f.next_charge_at().unwrap() + Duration::hours(9);
     let swept = w.sweep(as_of).await;
     w.sandbox.sandbox().set_faults(FaultConfig::default());
     assert_eq!(swept.unknown_outcome, 1, "{swept:?}");
@@ -133,9 +133,12 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
         .send()
         .await
         .unwrap();
-    let mut ghost = w.ledger("user_set_c").await.remove(0);
-    ghost.period = 7;
-    ghost.order_id = OrderId::for_attempt(&ghost.subscription_id, 7, 0);
+    let copied = w.ledger("user_set_c").await.remove(0).to_record();
+    let ghost = domain::ChargeAttempt::restore(domain::ChargeAttemptRecord {
+        period: 7,
+        order_id: OrderId::for_attempt(&copied.subscription_id, 7, 0),
+        ..copied
+    });
     w.store.insert_attempt(&ghost).await.unwrap();
     let d = first_order(&w, "user_set_d").await;
     tamper(&w, &d, "amount", AttributeValue::N("4900".into())).await;
@@ -160,7 +163,7 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
     // Toss has DONE is settled from Toss's record, and everything else matches.
     let expected: BTreeMap<String, MismatchKind> = [
         (b.to_string(), MismatchKind::MissingInLedger),
-        (ghost.order_id.to_string(), MismatchKind::MissingAtToss),
+        (ghost.order_id().to_string(), MismatchKind::MissingAtToss),
         (d.to_string(), MismatchKind::AmountDiffers),
         (e.to_string(), MismatchKind::PaymentKeyDiffers),
     ]
@@ -172,9 +175,9 @@ async fn the_settlement_check_finds_every_planted_mismatch_and_settles_the_unkno
     assert_eq!(report.matched, 3, "{report:#?}");
     assert_eq!(report.toss_approvals, 7, "{report:#?}");
     let settled = w.ledger("user_set_f").await.pop().unwrap();
-    assert_eq!(settled.order_id, renewal);
-    assert_eq!(settled.status, AttemptStatus::Done);
-    assert_eq!(w.subscription("user_set_f").await.status, Status::Active);
+    assert_eq!(settled.order_id(), &renewal);
+    assert_eq!(settled.status(), AttemptStatus::Done);
+    assert_eq!(w.subscription("user_set_f").await.status(), Status::Active);
     w.assert_ledger_matches_toss("user_set_f").await;
     assert_eq!(
         w.done_payments("user_set_f"),
@@ -251,7 +254,7 @@ async fn a_console_refund_whose_webhook_never_arrived_is_recorded_by_the_check_a
     let now = Utc::now();
     w.subscribe("user_set_console", TestCard::Ok, now).await;
     let paid = w.ledger("user_set_console").await.remove(0);
-    let payment_key = paid.payment_key.clone().unwrap();
+    let payment_key = paid.payment_key().cloned().unwrap();
     // Refunded in Toss's console; no webhook reaches us.
     w.sandbox
         .sandbox()
@@ -281,14 +284,18 @@ async fn a_console_refund_whose_webhook_never_arrived_is_recorded_by_the_check_a
     assert!(report.mismatches.is_empty(), "{report:?}");
     assert_eq!((again.refunds_recorded, again.refunds_matched), (0, 1));
     let sub = w.subscription("user_set_console").await;
-    let refunds = w.store.refunds(&sub.id).await.unwrap();
+    let refunds = w.store.refunds(sub.id()).await.unwrap();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].amount.won(), 900);
     assert_eq!(refunds[0].by, domain::RefundBy::TossConsole);
     assert_eq!(
-        w.ledger("user_set_console").await[0].refunded.won(),
+        w.ledger("user_set_console").await[0].refunded().won(),
         900,
         "the paid entry's refunded amount follows Toss"
     );
-    assert_eq!(sub.status, Status::Active, "a partial refund ends nothing");
+    assert_eq!(
+        sub.status(),
+        Status::Active,
+        "a partial refund ends nothing"
+    );
 }

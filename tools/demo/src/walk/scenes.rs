@@ -51,7 +51,9 @@ impl Walk<'_> {
             "alice should land on the app's /done page, landed on {landing}"
         );
         expect_sub(&sub, Status::Active, PLAN_CREDITS, Some((2027, 2, 28)))?;
-        let anchor = sub.anchor.context("an active subscription has an anchor")?;
+        let anchor = sub
+            .anchor()
+            .context("an active subscription has an anchor")?;
         ensure!(
             kst_day(anchor) == "2027-01-31 (일)",
             "the anchor should be Jan 31 in Seoul, is {}",
@@ -119,7 +121,7 @@ impl Walk<'_> {
             replay.json
         );
         let after = self.status(ALICE).await?;
-        let stored = self.current(ALICE).await?.credits;
+        let stored = self.current(ALICE).await?.credits();
         ensure!(
             after.credits() == Some(29) && stored == 29,
             "the replay spent again: the API says {:?}, the table {stored}",
@@ -180,7 +182,7 @@ impl Walk<'_> {
             empty.json
         );
         ensure!(
-            self.current(ALICE).await?.credits == 0,
+            self.current(ALICE).await?.credits() == 0,
             "the refused reading changed the balance"
         );
         self.api_row(
@@ -269,9 +271,9 @@ impl Walk<'_> {
             );
             let stored = self.current(BOB).await?;
             ensure!(
-                stored.cancel_at_period_end == flag && stored.status == Status::Active,
+                stored.cancel_at_period_end() == flag && stored.status() == Status::Active,
                 "{what}: the table has cancel_at_period_end = {}",
-                stored.cancel_at_period_end
+                stored.cancel_at_period_end()
             );
             let result = if flag {
                 "200 cancelAtPeriodEnd"
@@ -368,7 +370,7 @@ impl Walk<'_> {
         expect_sub(&erin, Status::Active, PLAN_CREDITS, Some((2027, 3, 15)))?;
         let payment_key = ledger
             .iter()
-            .find_map(|e| e.payment_key.clone())
+            .find_map(|e| e.payment_key().cloned())
             .context("erin's first charge has a paymentKey")?;
 
         let feb16 = kst_at(2027, 2, 16, 11, 0)?;
@@ -417,7 +419,7 @@ impl Walk<'_> {
         Ok(self
             .stack
             .store
-            .refunds(&sub.id)
+            .refunds(sub.id())
             .await?
             .iter()
             .map(|r| (r.amount.won(), r.status.as_str().to_owned()))
@@ -494,7 +496,7 @@ impl Walk<'_> {
         let bob = self.current(BOB).await?;
         expect_sub(&bob, Status::Canceled, 0, None)?;
         ensure!(
-            bob.billing_key.is_none(),
+            bob.billing_key().is_none(),
             "bob's billing key should be deleted after the cancellation"
         );
         let at = kst_at(2027, 3, 10, 9, 0)?;
@@ -505,8 +507,8 @@ impl Walk<'_> {
             "-",
             "-",
             "billing key deleted",
-            bob.status.as_str(),
-            &bob.credits.to_string(),
+            bob.status().as_str(),
+            &bob.credits().to_string(),
         );
         let status = self.status(BOB).await?;
         ensure!(
@@ -640,7 +642,7 @@ impl Walk<'_> {
         let alice = self.current(ALICE).await?;
         expect_sub(&alice, Status::Canceled, 0, None)?;
         ensure!(
-            alice.billing_key.is_none(),
+            alice.billing_key().is_none(),
             "alice's billing key should be deleted after the last retry"
         );
         self.row(
@@ -650,8 +652,8 @@ impl Walk<'_> {
             "-",
             "-",
             "billing key deleted",
-            alice.status.as_str(),
-            &alice.credits.to_string(),
+            alice.status().as_str(),
+            &alice.credits().to_string(),
         );
         Ok(())
     }

@@ -264,12 +264,12 @@ async fn a_sweep_killed_while_settling_open_refunds_is_repaired_by_the_next_swee
         });
         for customer in &customers {
             let sub = w.subscription(customer).await;
-            let paid = w.store.ledger(&sub.id).await.unwrap().remove(0);
+            let paid = w.store.ledger(sub.id()).await.unwrap().remove(0);
             let outcome = w
                 .billing
                 .refund(
                     &billing::RefundRequest {
-                        order_id: paid.order_id.clone(),
+                        order_id: paid.order_id().clone(),
                         amount: None,
                         reason: "고객 요청".into(),
                         by: domain::RefundBy::Operator {
@@ -305,24 +305,24 @@ async fn a_sweep_killed_while_settling_open_refunds_is_repaired_by_the_next_swee
         let snapshot = w.snapshot();
         for customer in &customers {
             let sub = w.subscription(customer).await;
-            let paid = w.store.ledger(&sub.id).await.unwrap().remove(0);
+            let paid = w.store.ledger(sub.id()).await.unwrap().remove(0);
             let at_toss = snapshot
-                .payment_by_order_id(paid.order_id.as_str())
+                .payment_by_order_id(paid.order_id().as_str())
                 .unwrap();
             assert_eq!(
                 (at_toss.cancels, at_toss.balance_amount),
                 (1, 0),
                 "{point}: {customer} refunded once at Toss"
             );
-            let refunds = w.store.refunds(&sub.id).await.unwrap();
+            let refunds = w.store.refunds(sub.id()).await.unwrap();
             assert_eq!(refunds.len(), 1, "{point}: {refunds:#?}");
             assert_eq!(refunds[0].status, domain::RefundStatus::Done, "{point}");
-            assert_eq!(paid.refunded, paid.amount, "{point}");
+            assert_eq!(paid.refunded(), paid.amount(), "{point}");
             let keys: std::collections::BTreeSet<_> = snapshot
                 .idempotency
                 .iter()
                 .filter(|i| i.endpoint == Endpoint::Cancel)
-                .filter(|i| i.idempotency_key.contains(paid.order_id.as_str()))
+                .filter(|i| i.idempotency_key.contains(paid.order_id().as_str()))
                 .map(|i| i.idempotency_key.clone())
                 .collect();
             assert_eq!(keys.len(), 1, "{point}: one key per refund: {keys:?}");

@@ -322,7 +322,7 @@ async fn e2e_bad_input_on_the_public_routes_never_gets_a_5xx_never_reaches_toss_
         "no subscription for a customer with someone else's authKey"
     );
     let a_sub = w.subscription("user_input_a").await;
-    assert_eq!(a_sub.credits, 30, "user_input_a unharmed");
+    assert_eq!(a_sub.credits(), 30, "user_input_a unharmed");
 
     // The sweep function: the same scheduled event delivered twice at once.
     let mut event = testkit::event("charge-subscriptions.scheduled.json").unwrap();

@@ -438,14 +438,14 @@ async fn open_attempts(w: &World, model: &Model) -> usize {
     let mut open = 0;
     for c in &model.customers {
         let sub = w.subscription(&c.name).await;
-        let ledger = w.store.ledger(&sub.id).await.unwrap();
+        let ledger = w.store.ledger(sub.id()).await.unwrap();
         open += ledger
             .iter()
-            .filter(|a| !a.status.is_final())
+            .filter(|a| !a.status().is_final())
             .filter(|a| {
                 c.open
                     .as_ref()
-                    .is_none_or(|o| o.order_id != a.order_id.as_str())
+                    .is_none_or(|o| o.order_id != a.order_id().as_str())
             })
             .count();
     }
@@ -458,18 +458,24 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
     for c in &model.customers {
         let name = &c.name;
         let sub = w.subscription(name).await;
-        prop_assert_eq!(sub.status, c.status, "{}: status ({:?})", name, c);
-        prop_assert_eq!(sub.next_period, c.paid, "{}: periods paid ({:?})", name, c);
+        prop_assert_eq!(sub.status(), c.status, "{}: status ({:?})", name, c);
+        prop_assert_eq!(
+            sub.next_period(),
+            c.paid,
+            "{}: periods paid ({:?})",
+            name,
+            c
+        );
         // A monthly allowance: one grant per paid period, the balance one allowance while
         // the subscription lives, and nothing once it ended.
-        let live = c.paid > 0 && sub.status != domain::Status::Canceled;
+        let live = c.paid > 0 && sub.status() != domain::Status::Canceled;
         prop_assert_eq!(
-            sub.credits,
+            sub.credits(),
             if live { CREDITS } else { 0 },
             "{}: credits",
             name
         );
-        let entries = w.store.credit_entries(&sub.id).await.unwrap();
+        let entries = w.store.credit_entries(sub.id()).await.unwrap();
         let granted: u64 = entries
             .iter()
             .filter(|e| e.change == domain::CreditChange::Grant)
@@ -483,14 +489,14 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(
             domain::replay_balance(&entries),
-            Some(sub.credits),
+            Some(sub.credits()),
             "{}: credit entries vs balance",
             name
         );
-        let ledger = w.store.ledger(&sub.id).await.unwrap();
+        let ledger = w.store.ledger(sub.id()).await.unwrap();
         let declined = ledger
             .iter()
-            .filter(|a| a.status == AttemptStatus::Declined)
+            .filter(|a| a.status() == AttemptStatus::Declined)
             .count();
         prop_assert_eq!(
             declined,
@@ -502,7 +508,7 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         // The calendar: the next renewal from the anchor, or the dunning schedule.
         match c.status {
             Status::Active => prop_assert_eq!(
-                sub.next_charge_at,
+                sub.next_charge_at(),
                 Some(renewal_due(c.anchor.unwrap(), c.paid)),
                 "{}: next renewal ({:?})",
                 name,
@@ -510,7 +516,7 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
             ),
             Status::PastDue => {
                 let d = c.dunning.as_ref().unwrap();
-                let got = sub.dunning.as_ref().map(|g| {
+                let got = sub.dunning().map(|g| {
                     (
                         kst_date(g.started_at),
                         g.failed_attempts as usize,
@@ -524,7 +530,13 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
                     name,
                     c
                 );
-                prop_assert_eq!(sub.next_charge_at, c.due, "{}: next retry ({:?})", name, c);
+                prop_assert_eq!(
+                    sub.next_charge_at(),
+                    c.due,
+                    "{}: next retry ({:?})",
+                    name,
+                    c
+                );
             }
             Status::Incomplete | Status::Canceled => {}
         }
@@ -549,9 +561,11 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
             c
         );
         if let Some(open) = &c.open {
-            let entry = ledger.iter().find(|a| a.order_id.as_str() == open.order_id);
+            let entry = ledger
+                .iter()
+                .find(|a| a.order_id().as_str() == open.order_id);
             prop_assert!(
-                entry.is_some_and(|a| a.status == AttemptStatus::Unknown),
+                entry.is_some_and(|a| a.status() == AttemptStatus::Unknown),
                 "{}: the lost answer's attempt must stay open: {:?}",
                 name,
                 entry
@@ -565,12 +579,12 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         }
         let mut ledger_done: Vec<(String, u64, String)> = ledger
             .iter()
-            .filter(|a| a.status == AttemptStatus::Done)
+            .filter(|a| a.status() == AttemptStatus::Done)
             .map(|a| {
                 (
-                    a.order_id.as_str().to_owned(),
-                    a.amount.won(),
-                    a.payment_key
+                    a.order_id().as_str().to_owned(),
+                    a.amount().won(),
+                    a.payment_key()
                         .as_ref()
                         .map(|k| k.as_str().to_owned())
                         .unwrap_or_default(),
@@ -581,8 +595,8 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         ledger_done.sort();
         let mut periods: Vec<u32> = ledger
             .iter()
-            .filter(|a| a.status == AttemptStatus::Done)
-            .map(|a| a.period)
+            .filter(|a| a.status() == AttemptStatus::Done)
+            .map(|a| a.period())
             .collect();
         periods.sort_unstable();
         periods.dedup();
@@ -596,11 +610,11 @@ async fn agree(w: &World, model: &Model) -> Result<(), TestCaseError> {
         prop_assert!(toss.iter().all(|(_, amount, _)| *amount == AMOUNT));
         let stray: Vec<_> = ledger
             .iter()
-            .filter(|a| !a.status.is_final())
+            .filter(|a| !a.status().is_final())
             .filter(|a| {
                 c.open
                     .as_ref()
-                    .is_none_or(|o| o.order_id != a.order_id.as_str())
+                    .is_none_or(|o| o.order_id != a.order_id().as_str())
             })
             .collect();
         prop_assert!(
@@ -778,7 +792,8 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
                 // open and due at once so that the sweep settles it.
                 let sub = w.subscription(&c.name).await;
                 let order_id =
-                    OrderId::for_attempt(&sub.id, sub.next_period, sub.next_attempt()).to_string();
+                    OrderId::for_attempt(sub.id(), sub.next_period(), sub.next_attempt())
+                        .to_string();
                 *c = Customer {
                     card,
                     rule: None,
@@ -852,7 +867,7 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
             let name = model.customers[i].name.clone();
             let sub = w.subscription(&name).await;
             let order_id =
-                OrderId::for_attempt(&sub.id, sub.next_period, sub.next_attempt()).to_string();
+                OrderId::for_attempt(sub.id(), sub.next_period(), sub.next_attempt()).to_string();
             // The charge goes through but its answer is lost; the look-up fails too.
             w.sandbox
                 .sandbox()
@@ -901,7 +916,12 @@ async fn step(w: &World, model: &mut Model, op: &Op, tally: &Tally) -> Result<()
                 let s = w.billing.sweep(&options(tb)).await;
                 w.sandbox.sandbox().set_faults(FaultConfig::default());
                 prop_assert!(
-                    matches!(&s, Err(billing::Error::OurFault { code }) if code == "FORBIDDEN_REQUEST"),
+                    matches!(
+                        &s,
+                        Err(billing::Error::OurFault {
+                            code: Some(toss::ErrorCode::ForbiddenRequest)
+                        })
+                    ),
                     "a refused look-up must stop the run: {:?}",
                     s
                 );

@@ -303,7 +303,7 @@ impl World {
         let mut paid = BTreeMap::new();
         for customer in &customers {
             let sub = self.subscription(customer).await;
-            let ledger = self.store.ledger(&sub.id).await.unwrap();
+            let ledger = self.store.ledger(sub.id()).await.unwrap();
             let payments = toss_done
                 .get(customer.as_str())
                 .cloned()
@@ -314,53 +314,53 @@ impl World {
             for p in &payments {
                 let entry = ledger
                     .iter()
-                    .find(|a| a.order_id.as_str() == p.order_id)
+                    .find(|a| a.order_id().as_str() == p.order_id)
                     .unwrap_or_else(|| {
                         panic!("{customer}: Toss payment {} not in the ledger", p.order_id)
                     });
                 assert!(
                     !matches!(
-                        entry.status,
+                        entry.status(),
                         AttemptStatus::Declined | AttemptStatus::NotCharged
                     ),
                     "{customer}: a charged order is recorded as failed: {entry:?}"
                 );
                 assert!(
-                    periods.insert(entry.period),
+                    periods.insert(entry.period()),
                     "{customer}: two Toss charges for period {}",
-                    entry.period
+                    entry.period()
                 );
                 // Invariant 4: the plan's amount.
                 assert_eq!(p.total_amount as u64, AMOUNT, "{customer}");
                 if strict {
-                    assert_eq!(entry.status, AttemptStatus::Done, "{customer}: {entry:?}");
+                    assert_eq!(entry.status(), AttemptStatus::Done, "{customer}: {entry:?}");
                 }
             }
             // Invariants 2 and 3: every DONE ledger entry is a Toss payment with that key and amount.
             let done: Vec<_> = ledger
                 .iter()
-                .filter(|a| a.status == AttemptStatus::Done)
+                .filter(|a| a.status() == AttemptStatus::Done)
                 .collect();
             for a in &done {
                 let p = payments
                     .iter()
-                    .find(|p| p.order_id == a.order_id.as_str())
+                    .find(|p| p.order_id == a.order_id().as_str())
                     .unwrap_or_else(|| {
                         panic!("{customer}: DONE in the ledger, not at Toss: {a:?}")
                     });
                 assert_eq!(
                     Some(p.payment_key.as_str()),
-                    a.payment_key.as_ref().map(|k| k.as_str())
+                    a.payment_key().map(|k| k.as_str())
                 );
-                assert_eq!(a.amount.won(), AMOUNT);
+                assert_eq!(a.amount().won(), AMOUNT);
             }
             // Invariant 2: periods and credits only for DONE charges.
             assert_eq!(
-                sub.next_period as usize,
+                sub.next_period() as usize,
                 done.len(),
                 "{customer}: periods granted vs DONE charges"
             );
-            let entries = self.store.credit_entries(&sub.id).await.unwrap();
+            let entries = self.store.credit_entries(sub.id()).await.unwrap();
             let granted: u64 = entries
                 .iter()
                 .filter(|e| e.change == domain::CreditChange::Grant)
@@ -373,21 +373,21 @@ impl World {
             );
             assert_eq!(
                 domain::replay_balance(&entries),
-                Some(sub.credits),
+                Some(sub.credits()),
                 "{customer}: credit entries vs balance"
             );
             assert!(
-                sub.credits <= CREDITS,
+                sub.credits() <= CREDITS,
                 "{customer}: more than one allowance"
             );
             if strict {
                 assert_eq!(payments.len(), done.len(), "{customer}: Toss vs ledger");
                 assert!(
-                    ledger.iter().all(|a| a.status.is_final()),
+                    ledger.iter().all(|a| a.status().is_final()),
                     "{customer}: an attempt left open: {ledger:#?}"
                 );
             }
-            paid.insert(customer.clone(), sub.next_period);
+            paid.insert(customer.clone(), sub.next_period());
         }
         paid
     }
@@ -399,7 +399,7 @@ impl World {
         let customers = self.customers.lock().unwrap().clone();
         for (customer, auth_key) in customers {
             secrets.push(auth_key);
-            if let Some(key) = self.subscription(&customer).await.billing_key {
+            if let Some(key) = self.subscription(&customer).await.billing_key() {
                 secrets.push(key.expose_secret().to_owned());
             }
         }
