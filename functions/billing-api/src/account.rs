@@ -14,12 +14,13 @@ use domain::{AttemptStatus, ChargeAttempt, Plan, Status, Subscription, period_st
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::capability::Account;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::query::{PaymentsQuery, QueryError};
 use crate::state::State;
 
-type AppState = Arc<State>;
+type AppState<B> = Arc<State<B>>;
 
 /// The largest body a `/v1` route reads; anything longer is refused unread.
 const MAX_BODY_BYTES: usize = 1024;
@@ -28,8 +29,8 @@ const MAX_CONSUME: u64 = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// `GET /v1/subscription`
-pub(crate) async fn subscription(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn subscription<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
 ) -> Result<Response, ApiError> {
     let view = state
@@ -53,8 +54,8 @@ pub(crate) async fn subscription(
 }
 
 /// `POST /v1/subscription/cancel`
-pub(crate) async fn cancel(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn cancel<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -72,7 +73,7 @@ pub(crate) async fn cancel(
 }
 
 /// `POST /v1/subscription/cancel` with `{"mode":"withdraw"}`: the statutory withdrawal.
-async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
+async fn withdraw<B: Account>(state: &State<B>, user_id: &str) -> Result<Response, ApiError> {
     let outcome = state
         .billing
         .withdraw(user_id, Utc::now())
@@ -119,8 +120,8 @@ async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/subscription/resume`
-pub(crate) async fn resume(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn resume<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -134,7 +135,7 @@ pub(crate) async fn resume(
     changed(&state, outcome)
 }
 
-fn changed(state: &State, outcome: ChangeOutcome) -> Result<Response, ApiError> {
+fn changed<B: Account>(state: &State<B>, outcome: ChangeOutcome) -> Result<Response, ApiError> {
     match outcome {
         ChangeOutcome::Changed(sub) => {
             let body = subscription_json(Some(&sub), &state.billing.settings().plan);
@@ -159,8 +160,8 @@ fn changed(state: &State, outcome: ChangeOutcome) -> Result<Response, ApiError> 
 }
 
 /// `POST /v1/credits/consume`
-pub(crate) async fn consume(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn consume<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -236,8 +237,8 @@ pub(crate) async fn consume(
 }
 
 /// `GET /v1/payments?limit=&cursor=`
-pub(crate) async fn payments(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn payments<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {

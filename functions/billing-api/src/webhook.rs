@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::capability::Webhooks;
 use crate::error::ApiError;
 use crate::state::State;
 
@@ -63,8 +64,8 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Result<WebhookEvent, ApiError> {
 }
 
 /// `POST /toss/webhooks`
-pub(crate) async fn receive(
-    Shared(state): Shared<Arc<State>>,
+pub(crate) async fn receive<B: Webhooks>(
+    Shared(state): Shared<Arc<State<B>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
