@@ -14,12 +14,13 @@ use domain::{AttemptStatus, ChargeAttempt, Plan, Status, Subscription, period_st
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::capability::Account;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::query::{PaymentsQuery, QueryError};
 use crate::state::State;
 
-type AppState = Arc<State>;
+type AppState<B> = Arc<State<B>>;
 
 /// The largest body a `/v1` route reads; anything longer is refused unread.
 const MAX_BODY_BYTES: usize = 1024;
@@ -28,8 +29,8 @@ const MAX_CONSUME: u64 = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// `GET /v1/subscription`
-pub(crate) async fn subscription(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn subscription<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
 ) -> Result<Response, ApiError> {
     let view = state
@@ -53,8 +54,8 @@ pub(crate) async fn subscription(
 }
 
 /// `POST /v1/subscription/cancel`
-pub(crate) async fn cancel(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn cancel<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -72,7 +73,7 @@ pub(crate) async fn cancel(
 }
 
 /// `POST /v1/subscription/cancel` with `{"mode":"withdraw"}`: the statutory withdrawal.
-async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
+async fn withdraw<B: Account>(state: &State<B>, user_id: &str) -> Result<Response, ApiError> {
     let outcome = state
         .billing
         .withdraw(user_id, Utc::now())
@@ -119,8 +120,8 @@ async fn withdraw(state: &State, user_id: &str) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/subscription/resume`
-pub(crate) async fn resume(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn resume<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -134,7 +135,7 @@ pub(crate) async fn resume(
     changed(&state, outcome)
 }
 
-fn changed(state: &State, outcome: ChangeOutcome) -> Result<Response, ApiError> {
+fn changed<B: Account>(state: &State<B>, outcome: ChangeOutcome) -> Result<Response, ApiError> {
     match outcome {
         ChangeOutcome::Changed(sub) => {
             let body = subscription_json(Some(&sub), &state.billing.settings().plan);
@@ -159,8 +160,8 @@ fn changed(state: &State, outcome: ChangeOutcome) -> Result<Response, ApiError> 
 }
 
 /// `POST /v1/credits/consume`
-pub(crate) async fn consume(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn consume<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     headers: HeaderMap,
     body: Body,
@@ -236,8 +237,8 @@ pub(crate) async fn consume(
 }
 
 /// `GET /v1/payments?limit=&cursor=`
-pub(crate) async fn payments(
-    Shared(state): Shared<AppState>,
+pub(crate) async fn payments<B: Account>(
+    Shared(state): Shared<AppState<B>>,
     Caller(user): Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -480,4 +481,672 @@ fn payment_json(a: &ChargeAttempt) -> Value {
         "failure": failure,
         "refunded": a.refunded().won(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use auth_issuer::{IssuerConfig, RunningIssuer, TokenRequest};
+    use axum::http::Method;
+    use billing::{PaymentsPage, Withdrawable};
+    use domain::{
+        AttemptKind, BillingKey, CustomerKey, DeclineKind, Krw, Lease, PaymentKey, PaymentsCursor,
+        SubscriptionId,
+    };
+    use lambda_http::Body;
+    use store::UserView;
+
+    use super::*;
+    use crate::capability::fake::{self, Fake};
+
+    /// A signed-in caller: the local issuer, and a request as `user_alice` would send it.
+    struct Caller {
+        issuer: RunningIssuer,
+        token: String,
+    }
+
+    impl Caller {
+        async fn alice() -> Self {
+            let issuer = auth_issuer::spawn(IssuerConfig::default()).await.unwrap();
+            let token = issuer
+                .issuer()
+                .mint(&TokenRequest::for_user("user_alice"))
+                .unwrap();
+            Self { issuer, token }
+        }
+
+        /// `method path` with a JSON `body` (none when `None`) and `idempotency-key` if given.
+        async fn send(
+            &self,
+            fake: Fake,
+            method: Method,
+            path: &str,
+            key: Option<&str>,
+            body: Option<&str>,
+        ) -> (StatusCode, HeaderMap, Value) {
+            let mut request = lambda_http::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            let body = match body {
+                Some(json) => {
+                    request = request.header(header::CONTENT_TYPE, "application/json");
+                    Body::Text(json.to_owned())
+                }
+                None => Body::Empty,
+            };
+            let response =
+                fake::send(fake, self.issuer.issuer_url(), request.body(body).unwrap()).await;
+            let status = response.status();
+            let headers = response.headers().clone();
+            (status, headers, fake::json(response).await)
+        }
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn subscription_id() -> SubscriptionId {
+        SubscriptionId::parse("01JD0000000000000000000000").unwrap()
+    }
+
+    /// A subscription whose first month was paid on Dec 1 with `plan`.
+    fn active(plan: &Plan) -> Subscription {
+        let mut sub = Subscription::new(
+            subscription_id(),
+            CustomerKey::parse("ck_alice_0001").unwrap(),
+            BillingKey::parse("bk_alice_secret").unwrap(),
+            Some("43301234****123*".into()),
+            at("2026-12-01T00:00:00Z"),
+        );
+        sub.apply_success(0, at("2026-12-01T00:00:00Z"), plan);
+        sub
+    }
+
+    fn error_code(body: &Value) -> &str {
+        body["error"]["code"].as_str().unwrap()
+    }
+
+    // GET /v1/subscription
+
+    #[tokio::test]
+    async fn a_caller_without_a_subscription_sees_status_none_and_no_withdrawal_is_looked_up() {
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        fake.account.answer(Ok(UserView {
+            customer_key: None,
+            subscription: None,
+        }));
+        let calls = fake.calls.clone();
+
+        let (status, _, body) = caller
+            .send(fake, Method::GET, "/v1/subscription", None, None)
+            .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "none");
+        assert_eq!(body["credits"], 0);
+        assert_eq!(body["withdrawable"], Value::Null);
+        assert_eq!(fake::calls(&calls), ["account user_alice"]);
+    }
+
+    #[tokio::test]
+    async fn an_active_subscriber_sees_its_credits_card_next_charge_and_withdrawal_terms() {
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        let plan = fake.settings.plan.clone();
+        fake.account.answer(Ok(UserView {
+            customer_key: CustomerKey::parse("ck_alice_0001").ok(),
+            subscription: Some(active(&plan)),
+        }));
+        fake.withdrawable.answer(Ok(Some(Withdrawable {
+            amount: plan.amount(),
+            until: at("2026-12-08T00:00:00Z"),
+        })));
+        let calls = fake.calls.clone();
+
+        let (status, _, body) = caller
+            .send(fake, Method::GET, "/v1/subscription", None, None)
+            .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "active");
+        assert_eq!(body["credits"], plan.credits());
+        assert_eq!(body["cancelAtPeriodEnd"], false);
+        assert_eq!(body["card"]["number"], "43301234****123*");
+        assert_eq!(body["currentPeriod"]["start"], "2026-12-01T00:00:00Z");
+        assert!(body["nextChargeAt"].is_string(), "{body}");
+        assert_eq!(
+            body["withdrawable"],
+            json!({"amount": plan.amount().won(), "until": "2026-12-08T00:00:00Z"})
+        );
+        assert!(!body.to_string().contains("bk_alice_secret"), "{body}");
+        assert_eq!(
+            fake::calls(&calls),
+            [
+                "account user_alice".to_owned(),
+                format!("withdrawable {}", subscription_id().as_str())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_past_due_subscriber_sees_when_the_card_is_tried_again() {
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        let mut sub = active(&fake.settings.plan);
+        sub.apply_decline(
+            1,
+            DeclineKind::Soft,
+            "REJECT_CARD_COMPANY",
+            at("2027-01-01T00:00:00Z"),
+            &fake.settings.dunning,
+        );
+        fake.account.answer(Ok(UserView {
+            customer_key: None,
+            subscription: Some(sub),
+        }));
+        fake.withdrawable.answer(Ok(None));
+
+        let (status, _, body) = caller
+            .send(fake, Method::GET, "/v1/subscription", None, None)
+            .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "past_due");
+        assert_eq!(body["pastDue"]["lastCode"], "REJECT_CARD_COMPANY");
+        assert_eq!(body["pastDue"]["needsNewCard"], false);
+        assert_eq!(body["pastDue"]["since"], "2027-01-01T00:00:00Z");
+        assert_eq!(body["pastDue"]["nextRetryAt"], body["nextChargeAt"]);
+        assert!(body["nextChargeAt"].is_string(), "{body}");
+        assert_eq!(body["withdrawable"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_read_failing_on_our_side_is_a_bare_500() {
+        let caller = Caller::alice().await;
+        for withdrawable_fails in [false, true] {
+            let fake = Fake::new();
+            if withdrawable_fails {
+                fake.account.answer(Ok(UserView {
+                    customer_key: None,
+                    subscription: Some(active(&fake.settings.plan)),
+                }));
+                fake.withdrawable.answer(Err(fake::our_fault()));
+            } else {
+                fake.account.answer(Err(fake::our_fault()));
+            }
+
+            let (status, _, body) = caller
+                .send(fake, Method::GET, "/v1/subscription", None, None)
+                .await;
+
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error_code(&body), "INTERNAL");
+            assert!(!body.to_string().contains("UNAUTHORIZED_KEY"), "{body}");
+        }
+    }
+
+    // POST /v1/credits/consume
+
+    async fn consume(
+        caller: &Caller,
+        outcome: Result<ConsumeOutcome, billing::Error>,
+    ) -> (StatusCode, HeaderMap, Value, Vec<String>) {
+        let fake = Fake::new();
+        fake.consume_credits.answer(outcome);
+        fake.remember_consume_answer.answer(Ok(()));
+        let calls = fake.calls.clone();
+        let (status, headers, body) = caller
+            .send(
+                fake,
+                Method::POST,
+                "/v1/credits/consume",
+                Some("key-1"),
+                Some(r#"{"amount":3}"#),
+            )
+            .await;
+        (status, headers, body, fake::calls(&calls))
+    }
+
+    #[tokio::test]
+    async fn a_consumption_answers_what_was_spent_and_what_is_left_and_keeps_that_answer_for_replays()
+     {
+        let caller = Caller::alice().await;
+
+        let (status, _, body, calls) = consume(
+            &caller,
+            Ok(ConsumeOutcome::Consumed {
+                consumed: 3,
+                credits: 27,
+            }),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"consumed": 3, "credits": 27}));
+        assert_eq!(
+            calls,
+            [
+                "consume_credits user_alice 3 key=key-1",
+                r#"remember_consume_answer user_alice key=key-1 200 {"consumed":3,"credits":27}"#
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_consumption_whose_answer_could_not_be_kept_still_answers_200() {
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        fake.consume_credits.answer(Ok(ConsumeOutcome::Consumed {
+            consumed: 3,
+            credits: 27,
+        }));
+        fake.remember_consume_answer.answer(Err(fake::our_fault()));
+
+        let (status, _, body) = caller
+            .send(
+                fake,
+                Method::POST,
+                "/v1/credits/consume",
+                Some("key-1"),
+                Some(r#"{"amount":3}"#),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"consumed": 3, "credits": 27}));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_consumption_gets_the_first_answer_as_it_was_given() {
+        let caller = Caller::alice().await;
+        let first = r#"{"error":{"code":"INSUFFICIENT_CREDITS","credits":2}}"#;
+
+        let (status, headers, body, calls) = consume(
+            &caller,
+            Ok(ConsumeOutcome::Replay {
+                status: 409,
+                body: first.to_owned(),
+            }),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(body, serde_json::from_str::<Value>(first).unwrap());
+        assert_eq!(calls.len(), 1, "a replay is not kept again: {calls:?}");
+    }
+
+    #[tokio::test]
+    async fn every_refused_consumption_has_its_status_and_error_code() {
+        let caller = Caller::alice().await;
+        for (outcome, status, code) in [
+            (
+                ConsumeOutcome::KeyReused,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+            ),
+            (
+                ConsumeOutcome::Insufficient { credits: 2 },
+                StatusCode::CONFLICT,
+                "INSUFFICIENT_CREDITS",
+            ),
+            (
+                ConsumeOutcome::NoActiveSubscription,
+                StatusCode::CONFLICT,
+                "NO_ACTIVE_SUBSCRIPTION",
+            ),
+            (
+                ConsumeOutcome::Busy,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BUSY",
+            ),
+            (
+                ConsumeOutcome::WithdrawalPending,
+                StatusCode::CONFLICT,
+                "WITHDRAWAL_PENDING",
+            ),
+        ] {
+            let (got, headers, body, calls) = consume(&caller, Ok(outcome.clone())).await;
+
+            assert_eq!((got, error_code(&body)), (status, code), "{outcome:?}");
+            assert_eq!(calls.len(), 1, "nothing kept for a refusal: {calls:?}");
+            match outcome {
+                ConsumeOutcome::Insufficient { .. } => assert_eq!(body["error"]["credits"], 2),
+                ConsumeOutcome::Busy => assert_eq!(headers[header::RETRY_AFTER], "5"),
+                _ => {}
+            }
+        }
+        let (status, _, body, _) = consume(&caller, Err(fake::our_fault())).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
+        );
+    }
+
+    // POST /v1/subscription/cancel and /resume
+
+    #[tokio::test]
+    async fn a_cancel_or_resume_answers_the_subscription_as_it_is_now() {
+        let caller = Caller::alice().await;
+        let plan = Fake::new().settings.plan;
+        let mut canceling = active(&plan);
+        canceling.schedule_cancel(at("2026-12-02T00:00:00Z"));
+        let mut resumed = canceling.clone();
+        resumed.resume(at("2026-12-03T00:00:00Z"));
+
+        let fake = Fake::new();
+        fake.cancel_subscription
+            .answer(Ok(ChangeOutcome::Changed(Box::new(canceling))));
+        let calls = fake.calls.clone();
+        let (status, _, body) = caller
+            .send(fake, Method::POST, "/v1/subscription/cancel", None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "active");
+        assert_eq!(body["cancelAtPeriodEnd"], true);
+        assert_eq!(body["nextChargeAt"], Value::Null);
+        assert_eq!(fake::calls(&calls), ["cancel_subscription user_alice"]);
+
+        let fake = Fake::new();
+        fake.resume_subscription
+            .answer(Ok(ChangeOutcome::Changed(Box::new(resumed))));
+        let calls = fake.calls.clone();
+        let (status, _, body) = caller
+            .send(fake, Method::POST, "/v1/subscription/resume", None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["cancelAtPeriodEnd"], false);
+        assert!(body["nextChargeAt"].is_string(), "{body}");
+        assert_eq!(fake::calls(&calls), ["resume_subscription user_alice"]);
+    }
+
+    #[tokio::test]
+    async fn every_refused_cancel_or_resume_is_a_409_with_its_code() {
+        let caller = Caller::alice().await;
+        for path in ["/v1/subscription/cancel", "/v1/subscription/resume"] {
+            for (outcome, code) in [
+                (
+                    ChangeOutcome::NoActiveSubscription,
+                    "NO_ACTIVE_SUBSCRIPTION",
+                ),
+                (ChangeOutcome::NotResumable, "NOT_RESUMABLE"),
+                (ChangeOutcome::PaymentPending, "PAYMENT_PENDING"),
+            ] {
+                let fake = Fake::new();
+                fake.cancel_subscription.answer(Ok(outcome.clone()));
+                fake.resume_subscription.answer(Ok(outcome));
+
+                let (status, _, body) = caller.send(fake, Method::POST, path, None, None).await;
+
+                assert_eq!(
+                    (status, error_code(&body)),
+                    (StatusCode::CONFLICT, code),
+                    "{path}"
+                );
+            }
+            let fake = Fake::new();
+            fake.cancel_subscription.answer(Err(fake::our_fault()));
+            fake.resume_subscription.answer(Err(fake::our_fault()));
+            let (status, _, _) = caller.send(fake, Method::POST, path, None, None).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        }
+    }
+
+    // POST /v1/subscription/cancel {"mode":"withdraw"}
+
+    async fn withdraw(
+        caller: &Caller,
+        outcome: Result<WithdrawOutcome, billing::Error>,
+    ) -> (StatusCode, Value) {
+        let fake = Fake::new();
+        fake.withdraw.answer(outcome);
+        let calls = fake.calls.clone();
+        let (status, _, body) = caller
+            .send(
+                fake,
+                Method::POST,
+                "/v1/subscription/cancel",
+                None,
+                Some(r#"{"mode":"withdraw"}"#),
+            )
+            .await;
+        assert_eq!(fake::calls(&calls), ["withdraw user_alice"]);
+        (status, body)
+    }
+
+    fn refund(amount: u64) -> domain::Refund {
+        domain::Refund::claim(
+            subscription_id(),
+            0,
+            0,
+            PaymentKey::parse("tgen_20261201000000abcde").unwrap(),
+            1,
+            Krw::new(amount),
+            "청약철회",
+            domain::RefundBy::Withdrawal,
+            at("2026-12-02T00:00:00Z"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_toss_refunded_answers_the_ended_subscription_and_the_refund() {
+        let caller = Caller::alice().await;
+        let plan = Fake::new().settings.plan;
+        let mut ended = active(&plan);
+        ended.cancel(domain::CancelReason::Customer, at("2026-12-02T00:00:00Z"));
+        let mut done = refund(plan.amount().won());
+        done.mark_done(
+            "tx_0001".into(),
+            at("2026-12-02T00:00:00Z"),
+            at("2026-12-02T00:00:00Z"),
+        );
+
+        let (status, body) = withdraw(
+            &caller,
+            Ok(WithdrawOutcome::Withdrawn {
+                subscription: Box::new(ended.clone()),
+                refund: Some(Box::new(RefundOutcome::Refunded {
+                    refund: done,
+                    ended: true,
+                    credits_taken: u64::from(plan.credits()),
+                })),
+            }),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "canceled");
+        assert_eq!(body["credits"], 0);
+        assert_eq!(
+            body["refund"],
+            json!({"status": "DONE", "amount": plan.amount().won()})
+        );
+
+        // Asked again after it was done: the subscription, without a refund of this request.
+        let (status, body) = withdraw(
+            &caller,
+            Ok(WithdrawOutcome::Withdrawn {
+                subscription: Box::new(ended),
+                refund: None,
+            }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "canceled");
+        assert_eq!(body["refund"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_waiting_for_toss_is_a_202_with_a_pending_refund() {
+        let caller = Caller::alice().await;
+        let mut locked = active(&Fake::new().settings.plan);
+        locked.begin_withdrawal(&refund(3900).key(), at("2026-12-02T00:00:00Z"));
+
+        let (status, body) = withdraw(
+            &caller,
+            Ok(WithdrawOutcome::Pending {
+                subscription: Box::new(locked),
+            }),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(body["status"], "active");
+        assert_eq!(body["withdrawalPending"], true);
+        assert_eq!(body["refund"], json!({"status": "PENDING"}));
+    }
+
+    #[tokio::test]
+    async fn every_refused_withdrawal_is_a_409_with_its_code_and_no_toss_code() {
+        let caller = Caller::alice().await;
+        for (outcome, code) in [
+            (
+                WithdrawOutcome::Refused {
+                    code: "NOT_CANCELABLE_PAYMENT".into(),
+                },
+                "REFUND_REFUSED",
+            ),
+            (WithdrawOutcome::NotWithdrawable, "NOT_WITHDRAWABLE"),
+            (
+                WithdrawOutcome::NoActiveSubscription,
+                "NO_ACTIVE_SUBSCRIPTION",
+            ),
+        ] {
+            let (status, body) = withdraw(&caller, Ok(outcome)).await;
+
+            assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, code));
+            assert!(
+                !body.to_string().contains("NOT_CANCELABLE_PAYMENT"),
+                "{body}"
+            );
+        }
+        let (status, body) = withdraw(&caller, Err(fake::our_fault())).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
+        );
+    }
+
+    // GET /v1/payments
+
+    #[tokio::test]
+    async fn payments_are_listed_as_the_app_sees_them_with_the_next_cursor() {
+        // GIVEN one paid, one partly refunded, one declined, one not charged on our side, one
+        // not charged for the customer's data, and one still unknown
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        let amount = fake.settings.plan.amount();
+        let now = at("2026-12-01T00:00:00Z");
+        let attempt = |period: u32| {
+            ChargeAttempt::claim(
+                subscription_id(),
+                CustomerKey::parse("ck_alice_0001").unwrap(),
+                period,
+                0,
+                amount,
+                AttemptKind::Renewal,
+                Lease {
+                    owner: "test".into(),
+                    until: now,
+                },
+                now,
+            )
+        };
+        let mut paid = attempt(5);
+        paid.mark_done(PaymentKey::parse("tgen_paid").unwrap(), now, now);
+        let mut partly = attempt(4);
+        partly.mark_done(PaymentKey::parse("tgen_partly").unwrap(), now, now);
+        partly.refunded = Krw::new(1000);
+        let mut declined = attempt(3);
+        declined.mark_declined("REJECT_CARD_COMPANY", "카드사 거절", now);
+        let mut ours = attempt(2);
+        ours.mark_not_charged("UNAUTHORIZED_KEY", "인증되지 않은 시크릿 키", now);
+        let mut theirs = attempt(1);
+        theirs.mark_not_charged("INVALID_EMAIL", "이메일 형식 오류", now);
+        let mut unknown = attempt(0);
+        unknown.mark_unknown("NETWORK", "timeout", now);
+        fake.payments.answer(Ok(PaymentsPage {
+            payments: vec![paid, partly, declined, ours, theirs, unknown],
+            next: Some(PaymentsCursor {
+                subscription: 2,
+                after: Some((0, 0)),
+            }),
+        }));
+        let calls = fake.calls.clone();
+
+        // WHEN the app lists a page after a cursor
+        let (status, _, body) = caller
+            .send(
+                fake,
+                Method::GET,
+                "/v1/payments?limit=6&cursor=2.6.0",
+                None,
+                None,
+            )
+            .await;
+
+        // THEN each entry shows its status, and a refusal on our side never its code
+        assert_eq!(status, StatusCode::OK);
+        let statuses: Vec<&str> = body["payments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "DONE",
+                "PARTIAL_CANCELED",
+                "DECLINED",
+                "NOT_CHARGED",
+                "NOT_CHARGED",
+                "UNKNOWN"
+            ]
+        );
+        let p = &body["payments"];
+        assert_eq!(p[0]["amount"], amount.won());
+        assert_eq!(p[0]["approvedAt"], "2026-12-01T00:00:00Z");
+        assert_eq!(p[0]["failure"], Value::Null);
+        assert_eq!(p[1]["refunded"], 1000);
+        assert_eq!(p[2]["failure"]["code"], "REJECT_CARD_COMPANY");
+        assert_eq!(p[3]["failure"]["code"], "SERVICE_ERROR");
+        assert!(!body.to_string().contains("UNAUTHORIZED_KEY"), "{body}");
+        assert_eq!(p[4]["failure"]["code"], "INVALID_EMAIL");
+        assert_eq!(p[5]["failure"], Value::Null);
+        assert_eq!(body["nextCursor"], "2.0.0");
+        // AND the use case was asked for the caller's page after the cursor
+        assert_eq!(
+            fake::calls(&calls),
+            [format!(
+                "payments user_alice 6 {:?}",
+                Some(PaymentsCursor {
+                    subscription: 2,
+                    after: Some((6, 0))
+                })
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_payments_read_failing_on_our_side_is_a_bare_500() {
+        let caller = Caller::alice().await;
+        let fake = Fake::new();
+        fake.payments.answer(Err(fake::our_fault()));
+
+        let (status, _, body) = caller
+            .send(fake, Method::GET, "/v1/payments", None, None)
+            .await;
+
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
+        );
+    }
 }

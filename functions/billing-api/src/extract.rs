@@ -13,10 +13,13 @@ use crate::state::State;
 #[derive(Debug, Clone)]
 pub struct Caller(pub auth::AuthUser);
 
-impl FromRequestParts<Arc<State>> for Caller {
+impl<B: Send + Sync> FromRequestParts<Arc<State<B>>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<State>) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<State<B>>,
+    ) -> Result<Self, ApiError> {
         let user = state.verifier.authenticate_headers(&parts.headers).await?;
         Ok(Caller(user))
     }

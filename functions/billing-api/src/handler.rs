@@ -8,11 +8,17 @@ use axum::http::{HeaderValue, Uri, header};
 use lambda_http::{Request, RequestExt};
 use tower::ServiceExt;
 
+use crate::capability::{Account, Checkout, Webhooks};
 use crate::routes;
 use crate::state::State;
 
 /// Every route of the function.
 pub fn app(state: State) -> Router {
+    app_with(state)
+}
+
+/// Every route, calling `B` (a fake in the in-file tests) for what billing decides.
+pub(crate) fn app_with<B: Checkout + Account + Webhooks>(state: State<B>) -> Router {
     routes::router().with_state(Arc::new(state))
 }
 

@@ -6,6 +6,7 @@
 //! - `POST /toss/webhooks`: Toss's webhooks, public, nothing in them believed (product §11).
 
 mod account;
+mod capability;
 mod config;
 mod error;
 mod extract;

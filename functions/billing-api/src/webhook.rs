@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::capability::Webhooks;
 use crate::error::ApiError;
 use crate::state::State;
 
@@ -63,8 +64,8 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Result<WebhookEvent, ApiError> {
 }
 
 /// `POST /toss/webhooks`
-pub(crate) async fn receive(
-    Shared(state): Shared<Arc<State>>,
+pub(crate) async fn receive<B: Webhooks>(
+    Shared(state): Shared<Arc<State<B>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -179,6 +180,99 @@ mod tests {
                 parse_event(body).is_err(),
                 "{:?} should be refused",
                 String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    use axum::http::header;
+    use billing::Convergence;
+    use domain::OrderId;
+    use lambda_http::Body;
+
+    use crate::capability::fake::{self, Fake};
+
+    const PAYMENT: &str = r#"{"eventType":"PAYMENT_STATUS_CHANGED","createdAt":"2026-01-01T00:00:00.000000","data":{"paymentKey":"tgen_20260101000000abcde","status":"DONE"}}"#;
+
+    /// Toss delivering `body` with transmission id `id` (none when `None`).
+    fn delivery(id: Option<&str>, body: &str) -> lambda_http::Request {
+        let mut request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/toss/webhooks")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(id) = id {
+            request = request.header(TRANSMISSION_ID_HEADER, id);
+        }
+        request.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    /// Toss's delivery of a payment webhook when handling it answers `result`.
+    async fn deliver(result: Result<WebhookOutcome, billing::Error>) -> (StatusCode, Value) {
+        let fake = Fake::new();
+        fake.handle_webhook.answer(result);
+        let calls = fake.calls.clone();
+        let response = fake::send(
+            fake,
+            "http://127.0.0.1:9",
+            delivery(Some("wh-0001"), PAYMENT),
+        )
+        .await;
+        let status = response.status();
+        assert_eq!(
+            fake::calls(&calls),
+            ["handle_webhook wh-0001 PAYMENT_STATUS_CHANGED"]
+        );
+        (status, fake::json(response).await)
+    }
+
+    #[tokio::test]
+    async fn a_handled_webhook_or_a_duplicate_is_acknowledged_with_200_whatever_it_converged_to() {
+        for outcome in [
+            WebhookOutcome::Processed(Convergence::Settled {
+                order_id: OrderId::parse("01JD0000000000000000000000-0-0").unwrap(),
+            }),
+            WebhookOutcome::Processed(Convergence::NotOurs),
+            WebhookOutcome::Processed(Convergence::Disagrees),
+            WebhookOutcome::Duplicate,
+        ] {
+            let (status, body) = deliver(Ok(outcome.clone())).await;
+
+            assert_eq!(status, StatusCode::OK, "{outcome:?}");
+            assert_eq!(body, serde_json::json!({"received": true}));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_being_handled_by_another_request_is_a_409_so_toss_sends_it_again() {
+        let (status, body) = deliver(Ok(WebhookOutcome::InProgress)).await;
+
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "WEBHOOK_IN_PROGRESS");
+    }
+
+    #[tokio::test]
+    async fn a_webhook_failing_on_our_side_is_a_bare_500_so_toss_retries_it() {
+        let (status, body) = deliver(Err(fake::our_fault())).await;
+
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "INTERNAL");
+        assert!(!body.to_string().contains("UNAUTHORIZED_KEY"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_without_a_transmission_id_or_with_a_bad_body_is_a_400_before_billing_is_asked()
+     {
+        for request in [
+            delivery(None, PAYMENT),
+            delivery(Some("bad id"), PAYMENT),
+            delivery(Some("wh-0001"), "not json"),
+        ] {
+            // A fake with no answer panics if asked.
+            let response = fake::send(Fake::new(), "http://127.0.0.1:9", request).await;
+
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(
+                fake::json(response).await["error"]["code"],
+                "INVALID_WEBHOOK"
             );
         }
     }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::capability::Refunds;
 use crate::handler::State;
 
 /// Whether an invocation is an operator's (and so neither a sweep nor a settlement check).
@@ -143,7 +144,10 @@ impl From<AdminError> for Diagnostic {
     }
 }
 
-pub(crate) async fn handle(state: &State, payload: Value) -> Result<AdminReport, AdminError> {
+pub(crate) async fn handle<B: Refunds>(
+    state: &State<B>,
+    payload: Value,
+) -> Result<AdminReport, AdminError> {
     let request = parse(payload).inspect_err(|e| warn!(error = %e, "refused an admin event"))?;
     info!(order_id = %request.order_id, operator = %request.by.as_stored(), "operator refund requested");
     let outcome = state.billing().refund(&request, Utc::now()).await?;
@@ -190,6 +194,8 @@ pub(crate) async fn handle(state: &State, payload: Value) -> Result<AdminReport,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capability::fake::{self, Fake};
+    use crate::handler::testing;
     use serde_json::json;
 
     fn sample() -> Value {
@@ -238,5 +244,140 @@ mod tests {
         let mut full = sample();
         full["amount"] = Value::Null;
         assert_eq!(parse(full).unwrap().amount, None);
+    }
+
+    /// The refund the operator's sample event asks for, claimed, as billing reports it.
+    fn claimed() -> domain::Refund {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        domain::Refund::claim(
+            domain::SubscriptionId::parse("01JDQ4ZC1V3M5N7P9R2T4W6Y8A").unwrap(),
+            0,
+            0,
+            domain::PaymentKey::parse("tgen_20261201000000abcde").unwrap(),
+            1,
+            Krw::new(1000),
+            "고객 요청",
+            RefundBy::Operator {
+                name: "jisoo".into(),
+            },
+            at,
+        )
+    }
+
+    /// What the operator sees when the refund use case answers `outcome`.
+    async fn report(outcome: RefundOutcome) -> Value {
+        let fake = Fake::new(false);
+        fake.refund.answer(Ok(outcome));
+        let state = testing::state(fake, "http://127.0.0.1:9");
+        let report = handle(&state, sample()).await.unwrap();
+        assert_eq!(
+            state.billing().calls(),
+            ["refund 01JDQ4ZC1V3M5N7P9R2T4W6Y8A-0-0 Some(1000)"]
+        );
+        serde_json::to_value(report).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refund_toss_made_reports_its_amount_transaction_and_what_it_ended() {
+        let mut refund = claimed();
+        refund.mark_done("tx_0001".into(), Utc::now(), Utc::now());
+
+        let seen = report(RefundOutcome::Refunded {
+            refund,
+            ended: true,
+            credits_taken: 30,
+        })
+        .await;
+
+        assert_eq!(
+            seen,
+            json!({
+                "outcome": "refunded",
+                "orderId": "01JDQ4ZC1V3M5N7P9R2T4W6Y8A-0-0",
+                "amount": 1000,
+                "transactionKey": "tx_0001",
+                "subscriptionEnded": true,
+                "creditsTaken": 30,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn every_other_refund_outcome_is_reported_by_its_own_name_with_its_own_fields() {
+        let order = "01JDQ4ZC1V3M5N7P9R2T4W6Y8A-0-0";
+        let quiet = |outcome: &str, extra: Value| {
+            let mut expected = json!({
+                "outcome": outcome,
+                "orderId": order,
+                "subscriptionEnded": false,
+                "creditsTaken": 0,
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                expected[k] = v.clone();
+            }
+            expected
+        };
+        for (outcome, expected) in [
+            (
+                RefundOutcome::Unknown { refund: claimed() },
+                quiet("unknown", json!({"amount": 1000})),
+            ),
+            (
+                RefundOutcome::Refused {
+                    refund: claimed(),
+                    code: "NOT_CANCELABLE_AMOUNT".into(),
+                },
+                quiet(
+                    "refused",
+                    json!({"amount": 1000, "code": "NOT_CANCELABLE_AMOUNT"}),
+                ),
+            ),
+            (
+                RefundOutcome::NotRefundable {
+                    refundable: Krw::new(500),
+                },
+                quiet("not_refundable", json!({"refundable": 500})),
+            ),
+            (
+                RefundOutcome::NoSuchPayment,
+                quiet("no_such_payment", json!({})),
+            ),
+            (
+                RefundOutcome::RequestIdReused,
+                quiet("request_id_reused", json!({})),
+            ),
+        ] {
+            assert_eq!(report(outcome.clone()).await, expected, "{outcome:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_billing_error_fails_the_refund_with_its_stable_error_type() {
+        for (error, [_, _, admin]) in fake::every_error() {
+            let fake = Fake::new(false);
+            let shown = error.to_string();
+            fake.refund.answer(Err(error));
+            let state = testing::state(fake, "http://127.0.0.1:9");
+
+            let failure = handle(&state, sample()).await.unwrap_err();
+
+            let diagnostic = Diagnostic::from(failure);
+            assert_eq!(diagnostic.error_type, admin, "{shown}");
+            assert_eq!(diagnostic.error_message, shown);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_admin_event_fails_as_invalid_event_without_a_refund() {
+        let mut event = sample();
+        event["amount"] = json!(0);
+        let state = testing::state(Fake::new(false), "http://127.0.0.1:9");
+
+        let failure = handle(&state, event).await.unwrap_err();
+
+        assert_eq!(Diagnostic::from(failure).error_type, "InvalidEvent");
+        assert!(state.billing().calls().is_empty());
     }
 }

@@ -7,13 +7,15 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use crate::capability::Sweep;
 use crate::config::Config;
 use crate::continuation::Continuer;
 use crate::event::{Expected, InvalidEvent, SweepEvent};
 
+/// `B` is what the handlers call (`billing::Billing`; a fake in the in-file tests).
 #[derive(Debug)]
-pub(crate) struct State {
-    billing: Billing,
+pub(crate) struct State<B = Billing> {
+    billing: B,
     concurrency: usize,
     deadline_margin: Duration,
     continuer: Continuer,
@@ -27,8 +29,10 @@ impl State {
     pub(crate) async fn warm_up(&self) {
         self.billing.warm_up().await;
     }
+}
 
-    pub(crate) fn billing(&self) -> &Billing {
+impl<B> State<B> {
+    pub(crate) fn billing(&self) -> &B {
         &self.billing
     }
 
@@ -108,8 +112,8 @@ impl From<SweepError> for Diagnostic {
     }
 }
 
-pub(crate) async fn handle(
-    state: &State,
+pub(crate) async fn handle<B: Sweep>(
+    state: &State<B>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<Report, SweepError> {
     let LambdaEvent { payload, context } = event;
@@ -249,9 +253,75 @@ fn stop_claiming_at(deadline: SystemTime, margin: Duration) -> Option<Instant> {
     }
 }
 
+/// States and contexts for the handlers' in-file tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// The sweep rule the sample scheduled event names.
+    pub(crate) const RULE: &str = "arn:aws:events:ap-northeast-2:123456789012:rule/saju-billing-ChargeSubscriptionsFunctionSweep-1A2B3C4D5E6F";
+    /// The settlement rule the sample settlement event names.
+    pub(crate) const SETTLEMENT_RULE: &str =
+        "arn:aws:events:ap-northeast-2:123456789012:rule/saju-billing-settlement";
+
+    pub(crate) fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+                .region(aws_sdk_lambda::config::Region::new("ap-northeast-2"))
+                .endpoint_url(endpoint)
+                .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ))
+                .build(),
+        )
+    }
+
+    /// A state whose handlers call `billing` (a fake), allowing 3 continuations sent to
+    /// Lambda at `lambda_endpoint`.
+    pub(crate) fn state<B>(billing: B, lambda_endpoint: &str) -> State<B> {
+        let lookup = |name: &str| match name {
+            "TOSS_SECRET_KEY" => Some("test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R".to_owned()),
+            "TABLE_NAME" => Some("subscriptions".to_owned()),
+            "SWEEP_RULE_ARN" => Some(RULE.to_owned()),
+            "SETTLEMENT_RULE_ARN" => Some(SETTLEMENT_RULE.to_owned()),
+            "SWEEP_MAX_CONTINUATIONS" => Some("3".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_lookup(lookup).unwrap();
+        State {
+            billing,
+            concurrency: config.concurrency,
+            deadline_margin: config.deadline_margin,
+            continuer: Continuer::new(lambda_client(lambda_endpoint)),
+            expected: Expected {
+                rule_arn: config.rule_arn,
+                max_continuations: config.max_continuations,
+            },
+            settlement_rule: config.settlement_rule_arn,
+        }
+    }
+
+    /// An invocation's context as Lambda gives it (no real deadline: see `stop_claiming_at`).
+    pub(crate) fn event(payload: serde_json::Value) -> LambdaEvent<serde_json::Value> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-1".into();
+        context.env_config = Arc::new(lambda_runtime::Config {
+            function_name: "charge-subscriptions".into(),
+            ..lambda_runtime::Config::default()
+        });
+        LambdaEvent::new(payload, context)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{self, lambda_client};
     use super::*;
+    use crate::capability::fake::{self, Fake};
 
     #[test]
     fn the_sample_scheduled_event_carries_the_time_the_sweep_charges_up_to() {
@@ -327,19 +397,6 @@ mod tests {
     }
 
     const LAMBDA_FAILS: &str = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\nx-amzn-errortype: ServiceException\r\ncontent-length: 40\r\nconnection: close\r\n\r\n{\"Type\":\"Service\",\"message\":\"boom!!!\"}";
-
-    fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-                .region(aws_sdk_lambda::config::Region::new("ap-northeast-2"))
-                .endpoint_url(endpoint)
-                .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                    "test", "test", None, None, "test",
-                ))
-                .build(),
-        )
-    }
 
     fn state(endpoint: &str) -> State {
         let lookup = |name: &str| match name {
@@ -449,5 +506,170 @@ mod tests {
         // AND Invoke was called exactly once (the SDK's retries would queue the link again)
         assert_eq!(handover, Handover::Failed);
         assert_eq!(lambda.connections(), 1);
+    }
+
+    const LAMBDA_ACCEPTS: &str =
+        "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    /// No test below reaches Lambda unless it starts an endpoint.
+    const NO_LAMBDA: &str = "http://127.0.0.1:9";
+
+    fn summary(charged: u64, stopped_early: bool) -> Summary {
+        Summary {
+            as_of: "2026-12-01T00:00:00Z".into(),
+            due: 5,
+            charged,
+            total_charged_krw: charged * 3900,
+            stopped_early,
+            ..Summary::default()
+        }
+    }
+
+    fn continuation(n: u32) -> serde_json::Value {
+        let mut event = sample();
+        event["detail"] = serde_json::json!({ "continuation": n });
+        event
+    }
+
+    #[tokio::test]
+    async fn a_completed_sweep_reports_its_summary_as_the_runs_result() {
+        // GIVEN a sweep that charged 3 of 5 due subscriptions
+        let fake = Fake::new(false);
+        fake.sweep.answer(Ok(summary(3, false)));
+        let state = testing::state(fake, NO_LAMBDA);
+
+        // WHEN the schedule invokes the function
+        let report = handle(&state, testing::event(sample())).await.unwrap();
+
+        // THEN the result is the summary, flattened, with its place in the chain
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["charged"], 3);
+        assert_eq!(json["total_charged_krw"], 11700);
+        assert_eq!(json["continuation"], 0);
+        assert_eq!(json["continued"], false);
+        assert_eq!(json["handover_failed"], false);
+        // AND the sweep ran as of the event's time, under the invocation's request id
+        assert_eq!(
+            state.billing().calls(),
+            ["sweep as_of=2026-12-01T00:00:00+00:00 concurrency=16 run_id=sweep-req-1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sweep_stopped_by_its_deadline_hands_the_rest_to_one_next_link_and_says_so() {
+        let lambda = Endpoint::start(LAMBDA_ACCEPTS);
+        let fake = Fake::new(false);
+        fake.sweep.answer(Ok(summary(1, true)));
+        let state = testing::state(fake, &lambda.url);
+
+        let report = handle(&state, testing::event(continuation(1)))
+            .await
+            .unwrap();
+
+        assert_eq!(report.continuation, 1);
+        assert!(report.continued);
+        assert!(!report.handover_failed);
+        assert_eq!(lambda.connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_stopped_at_the_last_allowed_link_leaves_the_rest_to_the_next_schedule() {
+        let lambda = Endpoint::start(LAMBDA_ACCEPTS);
+        let fake = Fake::new(false);
+        fake.sweep.answer(Ok(summary(1, true)));
+        let state = testing::state(fake, &lambda.url);
+
+        let report = handle(&state, testing::event(continuation(3)))
+            .await
+            .unwrap();
+
+        assert_eq!(report.continuation, 3);
+        assert!(!report.continued);
+        assert!(!report.handover_failed);
+        assert_eq!(lambda.connections(), 0, "no fourth link");
+    }
+
+    #[tokio::test]
+    async fn a_handover_lambda_refused_is_reported_in_the_result_and_the_run_still_succeeds() {
+        let lambda = Endpoint::start(LAMBDA_FAILS);
+        let fake = Fake::new(false);
+        fake.sweep.answer(Ok(summary(1, true)));
+        let state = testing::state(fake, &lambda.url);
+
+        let report = handle(&state, testing::event(sample())).await.unwrap();
+
+        assert!(!report.continued);
+        assert!(report.handover_failed);
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_sweep_hands_its_rest_over_first_and_then_fails_as_sweep_incomplete() {
+        let lambda = Endpoint::start(LAMBDA_ACCEPTS);
+        let fake = Fake::new(false);
+        let mut done = summary(2, true);
+        done.errors = 1;
+        fake.sweep.answer(Err(billing::Error::SweepIncomplete {
+            summary: Box::new(done),
+        }));
+        let state = testing::state(fake, &lambda.url);
+
+        let result = handle(&state, testing::event(sample())).await;
+
+        assert_eq!(lambda.connections(), 1, "handed over before failing");
+        let Err(SweepError::Billing(billing::Error::SweepIncomplete { summary })) = &result else {
+            panic!("{result:?}");
+        };
+        assert_eq!(
+            (summary.charged, summary.errors),
+            (2, 1),
+            "what it did is kept"
+        );
+        let diagnostic = Diagnostic::from(result.unwrap_err());
+        assert_eq!(diagnostic.error_type, "SweepIncomplete");
+        assert!(
+            diagnostic.error_message.contains("1 errors"),
+            "{}",
+            diagnostic.error_message
+        );
+    }
+
+    #[tokio::test]
+    async fn every_billing_error_fails_the_sweep_with_its_stable_error_type_and_hands_nothing_over()
+    {
+        for (error, [sweep, _, _]) in fake::every_error() {
+            let lambda = Endpoint::start(LAMBDA_ACCEPTS);
+            let fake = Fake::new(false);
+            let shown = error.to_string();
+            fake.sweep.answer(Err(error));
+            let state = testing::state(fake, &lambda.url);
+
+            let failure = handle(&state, testing::event(sample())).await.unwrap_err();
+
+            let diagnostic = Diagnostic::from(failure);
+            assert_eq!(diagnostic.error_type, sweep, "{shown}");
+            assert_eq!(diagnostic.error_message, shown);
+            assert_eq!(lambda.connections(), 0, "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_live_key_refuses_a_future_event_time_before_the_sweep_runs_and_a_test_key_takes_it_as_its_clock()
+     {
+        let mut future = sample();
+        future["time"] = serde_json::json!("2099-01-01T00:00:00Z");
+
+        let live = testing::state(Fake::new(true), NO_LAMBDA);
+        let refused = handle(&live, testing::event(future.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(Diagnostic::from(refused).error_type, "InvalidAsOf");
+        assert!(live.billing().calls().is_empty());
+
+        let test = testing::state(Fake::new(false), NO_LAMBDA);
+        test.billing().sweep.answer(Ok(summary(0, false)));
+        handle(&test, testing::event(future)).await.unwrap();
+        assert_eq!(
+            test.billing().calls(),
+            ["sweep as_of=2099-01-01T00:00:00+00:00 concurrency=16 run_id=sweep-req-1"]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! own schedule.
 
 mod admin;
+mod capability;
 mod config;
 mod continuation;
 mod event;

@@ -10,6 +10,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::warn;
 
+use crate::capability::Settlement;
 use crate::event::{DETAIL_TYPE, SOURCE};
 use crate::handler::State;
 
@@ -79,8 +80,8 @@ impl From<SettlementError> for Diagnostic {
     }
 }
 
-pub(crate) async fn handle(
-    state: &State,
+pub(crate) async fn handle<B: Settlement>(
+    state: &State<B>,
     event: LambdaEvent<Value>,
 ) -> Result<SettlementReport, SettlementError> {
     let LambdaEvent { payload, context } = event;
@@ -100,6 +101,8 @@ pub(crate) async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capability::fake::{self, Fake};
+    use crate::handler::testing;
     use serde_json::json;
 
     const RULE: &str = "arn:aws:events:ap-northeast-2:123456789012:rule/stack-settlement";
@@ -174,5 +177,65 @@ mod tests {
             ),
             Some(RULE)
         ));
+    }
+
+    fn sample() -> Value {
+        serde_json::from_str(include_str!(
+            "../../../events/charge-subscriptions.settlement.json"
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_settlement_check_answers_what_billing_found_for_the_previous_seoul_day() {
+        // GIVEN a check that found one approval Toss has and the ledger matches
+        let fake = Fake::new(false);
+        let found = SettlementReport {
+            day: "2026-12-01".into(),
+            toss_approvals: 1,
+            ledger_paid: 1,
+            matched: 1,
+            ..SettlementReport::default()
+        };
+        fake.settle_day.answer(Ok(found.clone()));
+        let state = testing::state(fake, "http://127.0.0.1:9");
+
+        // WHEN the settlement rule invokes the function (03:00 KST on Dec 2)
+        let report = handle(&state, testing::event(sample())).await.unwrap();
+
+        // THEN the result is the report, for Dec 1, under the invocation's request id
+        assert_eq!(report, found);
+        assert_eq!(
+            state.billing().calls(),
+            ["settle_day 2026-12-01 settle-req-1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_billing_error_fails_the_settlement_check_with_its_stable_error_type() {
+        for (error, [_, settlement, _]) in fake::every_error() {
+            let fake = Fake::new(false);
+            let shown = error.to_string();
+            fake.settle_day.answer(Err(error));
+            let state = testing::state(fake, "http://127.0.0.1:9");
+
+            let failure = handle(&state, testing::event(sample())).await.unwrap_err();
+
+            let diagnostic = Diagnostic::from(failure);
+            assert_eq!(diagnostic.error_type, settlement, "{shown}");
+            assert_eq!(diagnostic.error_message, shown);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_is_not_the_settlement_schedule_fails_as_invalid_event_without_a_check() {
+        let mut manual = sample();
+        manual["detail"] = json!({"day": "2026-11-30"});
+        let state = testing::state(Fake::new(false), "http://127.0.0.1:9");
+
+        let failure = handle(&state, testing::event(manual)).await.unwrap_err();
+
+        assert_eq!(Diagnostic::from(failure).error_type, "InvalidEvent");
+        assert!(state.billing().calls().is_empty());
     }
 }
