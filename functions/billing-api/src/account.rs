@@ -144,7 +144,7 @@ fn changed<B: Account>(state: &State<B>, outcome: ChangeOutcome) -> Result<Respo
         ChangeOutcome::NoActiveSubscription => Err(refused(
             StatusCode::CONFLICT,
             "NO_ACTIVE_SUBSCRIPTION",
-            "there is no subscription to cancel",
+            "there is no active subscription",
         )),
         ChangeOutcome::NotResumable => Err(refused(
             StatusCode::CONFLICT,
@@ -1060,9 +1060,12 @@ mod tests {
         };
         let mut paid = attempt(5);
         paid.mark_done(PaymentKey::parse("tgen_paid").unwrap(), now, now);
-        let mut partly = attempt(4);
-        partly.mark_done(PaymentKey::parse("tgen_partly").unwrap(), now, now);
-        partly.refunded = Krw::new(1000);
+        let mut done = attempt(4);
+        done.mark_done(PaymentKey::parse("tgen_partly").unwrap(), now, now);
+        let partly = domain::ChargeAttempt::restore(domain::ChargeAttemptRecord {
+            refunded: Krw::new(1000),
+            ..done.to_record()
+        });
         let mut declined = attempt(3);
         declined.mark_declined("REJECT_CARD_COMPANY", "카드사 거절", now);
         let mut ours = attempt(2);

@@ -306,7 +306,7 @@ pub(crate) mod fake {
             sub: &Subscription,
             _now: DateTime<Utc>,
         ) -> Result<Option<Withdrawable>, Error> {
-            self.called(format!("withdrawable {}", sub.id.as_str()));
+            self.called(format!("withdrawable {}", sub.id().as_str()));
             self.withdrawable.take("withdrawable")
         }
 
@@ -394,7 +394,7 @@ pub(crate) mod fake {
     /// A failure on our side whose text must never reach the caller.
     pub(crate) fn our_fault() -> Error {
         Error::OurFault {
-            code: "UNAUTHORIZED_KEY".into(),
+            code: Some(toss::ErrorCode::UnauthorizedKey),
         }
     }
 

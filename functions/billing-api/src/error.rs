@@ -95,7 +95,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Auth(e) => info!(reason = e.reason(), error.message = %e, "refused a caller"),
             ApiError::Internal(e) => {
-                error!(error.message = %e, error.cause_chain = ?e, "request failed on our side")
+                error!(error.message = %e, error.cause_chain = %billing::cause_chain(e.as_ref()), "request failed on our side")
             }
             _ => {}
         }

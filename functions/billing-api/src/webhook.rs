@@ -115,7 +115,7 @@ pub(crate) async fn receive<B: Webhooks>(
             .into_response()
         }
         Err(e) => {
-            error!(event_type, error.message = %e, error.cause_chain = ?e, "webhook failed; Toss will retry it");
+            error!(event_type, error.message = %e, error.cause_chain = %billing::cause_chain(&e), "webhook failed; Toss will retry it");
             billing::metrics::webhook(event_type, "error");
             ApiError::internal(e).into_response()
         }

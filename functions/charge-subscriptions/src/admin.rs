@@ -133,6 +133,7 @@ impl From<AdminError> for Diagnostic {
     fn from(e: AdminError) -> Self {
         let error_type = match &e {
             AdminError::InvalidEvent(_) => "InvalidEvent",
+            AdminError::Billing(billing::Error::OurFault { .. }) => "TossRefusedOurRequest",
             AdminError::Billing(billing::Error::TossUnavailable(_)) => "TossUnavailable",
             AdminError::Billing(billing::Error::Store(_)) => "TableUnavailable",
             AdminError::Billing(_) => "Internal",

@@ -200,9 +200,17 @@ pub(crate) mod fake {
         vec![
             (
                 Error::OurFault {
-                    code: "UNAUTHORIZED_KEY".into(),
+                    code: Some(toss::ErrorCode::UnauthorizedKey),
                 },
-                ["TossRefusedOurRequest", "TossRefusedOurRequest", "Internal"],
+                [
+                    "TossRefusedOurRequest",
+                    "TossRefusedOurRequest",
+                    "TossRefusedOurRequest",
+                ],
+            ),
+            (
+                Error::ManyCustomersRefused { refused: 5 },
+                ["ManyCustomersRefused", "Internal", "Internal"],
             ),
             (
                 Error::TossUnavailable(toss::Error::Timeout {
@@ -219,7 +227,7 @@ pub(crate) mod fake {
                 ["InvalidAsOf", "InvalidAsOf", "Internal"],
             ),
             (
-                Error::Internal("a bug".into()),
+                Error::Internal(billing::Invariant::TossSlotsClosed),
                 ["Internal", "Internal", "Internal"],
             ),
             (

@@ -46,24 +46,24 @@ impl Sub {
     /// Checks a subscription against this.
     pub(super) fn check(&self, sub: &Subscription) -> anyhow::Result<()> {
         ensure!(
-            sub.status == self.status && sub.credits == self.credits,
+            sub.status() == self.status && sub.credits() == self.credits,
             "{}: expected {} with {} credits, found {} with {}",
-            sub.customer_key.as_str(),
+            sub.customer_key().as_str(),
             self.status.as_str(),
             self.credits,
-            sub.status.as_str(),
-            sub.credits
+            sub.status().as_str(),
+            sub.credits()
         );
         let want = self
             .next
             .map(|(y, m, d)| kst_at(y, m, d, 0, 0))
             .transpose()?;
         ensure!(
-            sub.next_charge_at == want,
+            sub.next_charge_at() == want,
             "{}: expected the next charge at {:?}, found {:?}",
-            sub.customer_key.as_str(),
+            sub.customer_key().as_str(),
             want.map(kst),
-            sub.next_charge_at.map(kst)
+            sub.next_charge_at().map(kst)
         );
         Ok(())
     }
@@ -109,7 +109,7 @@ impl Walk<'_> {
         Ok(self
             .stack
             .store
-            .refunds(&sub.id)
+            .refunds(sub.id())
             .await?
             .iter()
             .map(|r| (r.amount.won(), r.status.as_str().to_owned()))
@@ -147,14 +147,14 @@ impl Walk<'_> {
         let mut done_total = 0u64;
         for (who, paid_months, declined) in [(ALICE, 4usize, 4usize), (BOB, 1, 0)] {
             let sub = self.current(who).await?;
-            let ledger = self.stack.store.ledger(&sub.id).await?;
+            let ledger = self.stack.store.ledger(sub.id()).await?;
             let done: Vec<&ChargeAttempt> = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Done)
+                .filter(|e| e.status() == AttemptStatus::Done)
                 .collect();
             let refused = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Declined)
+                .filter(|e| e.status() == AttemptStatus::Declined)
                 .count();
             ensure!(
                 done.len() == paid_months && refused == declined,
@@ -163,30 +163,33 @@ impl Walk<'_> {
                 done.len()
             );
             ensure!(
-                ledger.iter().all(|e| e.status.is_final()),
+                ledger.iter().all(|e| e.status().is_final()),
                 "{}: an attempt is still open",
                 who.name
             );
             for entry in &done {
                 let payment = snapshot
-                    .payment_by_order_id(entry.order_id.as_str())
+                    .payment_by_order_id(entry.order_id().as_str())
                     .with_context(|| {
-                        format!("Toss has no payment for order {}", entry.order_id.as_str())
+                        format!(
+                            "Toss has no payment for order {}",
+                            entry.order_id().as_str()
+                        )
                     })?;
                 ensure!(
                     payment.status == "DONE"
-                        && u64::try_from(payment.total_amount).ok() == Some(entry.amount.won())
-                        && entry.payment_key.as_ref().map(|k| k.as_str())
+                        && u64::try_from(payment.total_amount).ok() == Some(entry.amount().won())
+                        && entry.payment_key().map(|k| k.as_str())
                             == Some(payment.payment_key.as_str()),
                     "order {}: the ledger and Toss disagree ({payment:?})",
-                    entry.order_id.as_str()
+                    entry.order_id().as_str()
                 );
                 ensure!(
-                    snapshot.charge_requests_for(entry.order_id.as_str()) == 1,
+                    snapshot.charge_requests_for(entry.order_id().as_str()) == 1,
                     "order {} was sent to Toss more than once",
-                    entry.order_id.as_str()
+                    entry.order_id().as_str()
                 );
-                done_total += entry.amount.won();
+                done_total += entry.amount().won();
             }
             let key = self.key(who)?.as_str();
             let toss_done = snapshot
@@ -214,20 +217,20 @@ impl Walk<'_> {
                 "   {:<6} {} paid month(s) = {} · {} declined attempt(s) · {} · billing key deleted at Toss · every DONE order id found at Toss, charged once",
                 who.name,
                 done.len(),
-                won(done.iter().map(|e| e.amount.won()).sum()),
+                won(done.iter().map(|e| e.amount().won()).sum()),
                 refused,
-                sub.status.as_str(),
+                sub.status().as_str(),
             );
         }
         let mut refunded_total = 0u64;
         for who in [DAVE, ERIN] {
             let sub = self.current(who).await?;
-            let ledger = self.stack.store.ledger(&sub.id).await?;
-            let refunds = self.stack.store.refunds(&sub.id).await?;
+            let ledger = self.stack.store.ledger(sub.id()).await?;
+            let refunds = self.stack.store.refunds(sub.id()).await?;
             let paid: u64 = ledger
                 .iter()
-                .filter(|e| e.status == AttemptStatus::Done)
-                .map(|e| e.amount.won())
+                .filter(|e| e.status() == AttemptStatus::Done)
+                .map(|e| e.amount().won())
                 .sum();
             let back: u64 = refunds
                 .iter()
@@ -246,7 +249,7 @@ impl Walk<'_> {
                 u64::try_from(toss_paid).ok() == Some(paid)
                     && u64::try_from(toss_paid - toss_balance).ok() == Some(back)
                     && back == paid
-                    && sub.status == Status::Canceled,
+                    && sub.status() == Status::Canceled,
                 "{}: the ledger ({paid} paid, {back} refunded) and Toss ({toss_paid} paid, {toss_balance} left) disagree",
                 who.name
             );
@@ -257,7 +260,7 @@ impl Walk<'_> {
                 who.name,
                 won(paid),
                 won(back),
-                sub.status.as_str(),
+                sub.status().as_str(),
             );
         }
         let carol = self.key(CAROL)?.as_str();

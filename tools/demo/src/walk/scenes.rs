@@ -55,7 +55,9 @@ impl Walk<'_> {
             landing == format!("{}/done", self.stack.urls().app),
             "alice should land on the app's /done page, landed on {landing}"
         );
-        let anchor = sub.anchor.context("an active subscription has an anchor")?;
+        let anchor = sub
+            .anchor()
+            .context("an active subscription has an anchor")?;
         ensure!(
             kst_day(anchor) == "2027-01-31 (일)",
             "the anchor should be Jan 31 in Seoul, is {}",
@@ -116,7 +118,7 @@ impl Walk<'_> {
         .await?;
         self.call(ALICE, Call::subscription(), Want::ok().with("/credits", 29))
             .await?;
-        let stored = self.current(ALICE).await?.credits;
+        let stored = self.current(ALICE).await?.credits();
         ensure!(
             stored == 29,
             "the replay spent again: the table has {stored}"
@@ -148,7 +150,7 @@ impl Walk<'_> {
         )
         .await?;
         ensure!(
-            self.current(ALICE).await?.credits == 0,
+            self.current(ALICE).await?.credits() == 0,
             "the refused reading changed the balance"
         );
         note("out of readings until the next paid month; the refused call changed nothing");
@@ -216,10 +218,10 @@ impl Walk<'_> {
             self.ask(at, BOB, call, want, result).await?;
             let stored = self.current(BOB).await?;
             ensure!(
-                stored.cancel_at_period_end == flag && stored.status == Status::Active,
+                stored.cancel_at_period_end() == flag && stored.status() == Status::Active,
                 "bob: the table has cancel_at_period_end = {}, status {}",
-                stored.cancel_at_period_end,
-                stored.status.as_str()
+                stored.cancel_at_period_end(),
+                stored.status().as_str()
             );
         }
         note(&format!(
@@ -277,7 +279,7 @@ impl Walk<'_> {
             .await?;
         let payment_key = ledger
             .iter()
-            .find_map(|e| e.payment_key.clone())
+            .find_map(|e| e.payment_key().cloned())
             .context("erin's first charge has a paymentKey")?;
 
         let feb16 = kst_at(2027, 2, 16, 11, 0)?;

@@ -121,7 +121,7 @@ impl Walk<'_> {
     ) -> anyhow::Result<()> {
         let sub = self.expect_sub(who, Sub::CANCELED).await?;
         ensure!(
-            sub.billing_key.is_none(),
+            sub.billing_key().is_none(),
             "{}'s billing key should be deleted once the subscription ended",
             who.name
         );
@@ -132,8 +132,8 @@ impl Walk<'_> {
             "-",
             "-",
             "billing key deleted",
-            sub.status.as_str(),
-            &sub.credits.to_string(),
+            sub.status().as_str(),
+            &sub.credits().to_string(),
         );
         Ok(())
     }

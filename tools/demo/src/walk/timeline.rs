@@ -64,50 +64,47 @@ impl Walk<'_> {
         who: Customer,
     ) -> anyhow::Result<(Subscription, Vec<ChargeAttempt>)> {
         let sub = self.current(who).await?;
-        let ledger = self.stack.store.ledger(&sub.id).await?;
+        let ledger = self.stack.store.ledger(sub.id()).await?;
         let shown = self.printed.entry(who.name).or_insert(0);
         let new: Vec<ChargeAttempt> = ledger.iter().skip(*shown).cloned().collect();
         *shown = ledger.len();
         for entry in &new {
-            let what = match entry.kind {
-                AttemptKind::First => format!("first charge, month {}", entry.period + 1),
-                AttemptKind::Renewal => format!("renewal, month {}", entry.period + 1),
+            let what = match entry.kind() {
+                AttemptKind::First => format!("first charge, month {}", entry.period() + 1),
+                AttemptKind::Renewal => format!("renewal, month {}", entry.period() + 1),
                 AttemptKind::Retry => format!(
                     "retry {} of month {}",
-                    entry.attempt.saturating_sub(1),
-                    entry.period + 1
+                    entry.attempt().saturating_sub(1),
+                    entry.period() + 1
                 ),
-                AttemptKind::CardUpdate => format!("new card charge, month {}", entry.period + 1),
+                AttemptKind::CardUpdate => format!("new card charge, month {}", entry.period() + 1),
             };
-            let result = match entry.status {
+            let result = match entry.status() {
                 AttemptStatus::Done => "DONE".to_owned(),
-                AttemptStatus::Declined => entry
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| "DECLINED".to_owned()),
+                AttemptStatus::Declined => entry.error_code().unwrap_or("DECLINED").to_owned(),
                 other => other.as_str().to_owned(),
             };
             row(
-                entry.approved_at.unwrap_or(entry.updated_at),
+                entry.approved_at().unwrap_or(entry.updated_at()),
                 who,
                 &what,
-                entry.order_id.as_str(),
-                &won(entry.amount.won()),
+                entry.order_id().as_str(),
+                &won(entry.amount().won()),
                 &result,
-                sub.status.as_str(),
-                &sub.credits.to_string(),
+                sub.status().as_str(),
+                &sub.credits().to_string(),
             );
         }
         if !new.is_empty() {
-            let next = match sub.next_charge_at {
+            let next = match sub.next_charge_at() {
                 Some(next) => format!("next charge {}", kst_day(next)),
                 None => "nothing scheduled".to_owned(),
             };
             note(&format!(
                 "{}: {}, {} credits, {}",
                 who.name,
-                sub.status.as_str(),
-                sub.credits,
+                sub.status().as_str(),
+                sub.credits(),
                 next
             ));
         }
