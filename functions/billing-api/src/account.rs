@@ -114,7 +114,7 @@ async fn withdraw<B: Account>(state: &State<B>, user_id: &str) -> Result<Respons
         WithdrawOutcome::NoActiveSubscription => Err(refused(
             StatusCode::CONFLICT,
             "NO_ACTIVE_SUBSCRIPTION",
-            "there is no subscription to cancel",
+            "there is no active subscription",
         )),
     }
 }
@@ -869,30 +869,50 @@ mod tests {
     #[tokio::test]
     async fn every_refused_cancel_or_resume_is_a_409_with_its_code() {
         let caller = Caller::alice().await;
-        for path in ["/v1/subscription/cancel", "/v1/subscription/resume"] {
-            for (outcome, code) in [
+        for (path, use_case) in [
+            ("/v1/subscription/cancel", "cancel_subscription"),
+            ("/v1/subscription/resume", "resume_subscription"),
+        ] {
+            // Only the route's own use case has an answer: reaching the other one panics.
+            let fake_answering = |answer: Result<ChangeOutcome, billing::Error>| {
+                let fake = Fake::new();
+                if use_case == "cancel_subscription" {
+                    fake.cancel_subscription.answer(answer);
+                } else {
+                    fake.resume_subscription.answer(answer);
+                }
+                fake
+            };
+            for (outcome, code, message) in [
                 (
                     ChangeOutcome::NoActiveSubscription,
                     "NO_ACTIVE_SUBSCRIPTION",
+                    "there is no active subscription",
                 ),
-                (ChangeOutcome::NotResumable, "NOT_RESUMABLE"),
-                (ChangeOutcome::PaymentPending, "PAYMENT_PENDING"),
+                (
+                    ChangeOutcome::NotResumable,
+                    "NOT_RESUMABLE",
+                    "only a subscription canceled at period end can be resumed, while the period lasts",
+                ),
+                (
+                    ChangeOutcome::PaymentPending,
+                    "PAYMENT_PENDING",
+                    "a payment of this subscription is being settled; try again in a few minutes",
+                ),
             ] {
-                let fake = Fake::new();
-                fake.cancel_subscription.answer(Ok(outcome.clone()));
-                fake.resume_subscription.answer(Ok(outcome));
+                let fake = fake_answering(Ok(outcome));
+                let calls = fake.calls.clone();
 
                 let (status, _, body) = caller.send(fake, Method::POST, path, None, None).await;
 
                 assert_eq!(
-                    (status, error_code(&body)),
-                    (StatusCode::CONFLICT, code),
+                    (status, error_code(&body), body["error"]["message"].as_str()),
+                    (StatusCode::CONFLICT, code, Some(message)),
                     "{path}"
                 );
+                assert_eq!(fake::calls(&calls), [format!("{use_case} user_alice")]);
             }
-            let fake = Fake::new();
-            fake.cancel_subscription.answer(Err(fake::our_fault()));
-            fake.resume_subscription.answer(Err(fake::our_fault()));
+            let fake = fake_answering(Err(fake::our_fault()));
             let (status, _, _) = caller.send(fake, Method::POST, path, None, None).await;
             assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
         }

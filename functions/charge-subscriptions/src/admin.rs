@@ -140,7 +140,7 @@ impl From<AdminError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.to_owned(),
-            error_message: e.to_string(),
+            error_message: billing::cause_chain(&e),
         }
     }
 }
@@ -358,7 +358,7 @@ mod tests {
     async fn every_billing_error_fails_the_refund_with_its_stable_error_type() {
         for (error, [_, _, admin]) in fake::every_error() {
             let fake = Fake::new(false);
-            let shown = error.to_string();
+            let shown = billing::cause_chain(&error);
             fake.refund.answer(Err(error));
             let state = testing::state(fake, "http://127.0.0.1:9");
 

@@ -107,7 +107,7 @@ impl From<SweepError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.to_owned(),
-            error_message: e.to_string(),
+            error_message: billing::cause_chain(&e),
         }
     }
 }
@@ -638,7 +638,7 @@ mod tests {
         for (error, [sweep, _, _]) in fake::every_error() {
             let lambda = Endpoint::start(LAMBDA_ACCEPTS);
             let fake = Fake::new(false);
-            let shown = error.to_string();
+            let shown = billing::cause_chain(&error);
             fake.sweep.answer(Err(error));
             let state = testing::state(fake, &lambda.url);
 

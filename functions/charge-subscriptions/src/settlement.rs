@@ -75,7 +75,7 @@ impl From<SettlementError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.to_owned(),
-            error_message: e.to_string(),
+            error_message: billing::cause_chain(&e),
         }
     }
 }
@@ -215,7 +215,7 @@ mod tests {
     async fn every_billing_error_fails_the_settlement_check_with_its_stable_error_type() {
         for (error, [_, settlement, _]) in fake::every_error() {
             let fake = Fake::new(false);
-            let shown = error.to_string();
+            let shown = billing::cause_chain(&error);
             fake.settle_day.answer(Err(error));
             let state = testing::state(fake, "http://127.0.0.1:9");
 

@@ -38,11 +38,12 @@ pub enum Error {
     },
     /// Our own code or data broke a rule it keeps: a bug or a damaged item, never the
     /// customer's doing and never Toss's.
-    #[error("internal invariant broken")]
+    #[error(transparent)]
     Internal(#[from] Invariant),
 }
 
-/// The rules our own code and data keep; each breach names what it found.
+/// The rules our own code and data keep; each breach names what it found (the text an operator
+/// reads next to the `Internal` error type).
 #[derive(Debug, thiserror::Error)]
 pub enum Invariant {
     /// A value we build ourselves (an order id, an idempotency key, a ULID) failed its own

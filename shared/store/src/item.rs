@@ -607,12 +607,12 @@ mod tests {
             claimed_at,
         );
         let open = to_item(&AttemptItem::from(&a)).unwrap();
-        // 23:30 UTC on Nov 30 is 08:30 KST on Dec 1: the Seoul day counts.
-        let approved_at = kst("2026-12-01T08:30:00+09:00");
+        // 23:30 UTC on Nov 30 is 08:30 KST on Dec 1: the Seoul day counts. Recorded a day
+        // later, so the day cannot come from the write's own time.
         a.mark_done(
             domain::PaymentKey::parse("tviva_fake_payment_key_0001").unwrap(),
-            approved_at,
-            approved_at,
+            kst("2026-12-01T08:30:00+09:00"),
+            kst("2026-12-02T10:00:00+09:00"),
         );
         let paid = to_item(&AttemptItem::from(&a)).unwrap();
 
