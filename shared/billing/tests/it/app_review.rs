@@ -1,6 +1,6 @@
 //! An adversarial review of the app API (checkout state, cancel/resume, credits; commits
 //! eafdd9f and 903851c). Each test here failed on the reviewed code and describes a path that
-//! breaks the contract in product.md §4 / §10.
+//! breaks the contract in docs/money-rules.md §4 / §10.
 
 use std::collections::BTreeMap;
 
