@@ -201,29 +201,7 @@ pub(crate) mod fake {
 
     use super::*;
 
-    /// One canned answer to one use case.
-    #[derive(Debug)]
-    pub(crate) struct Slot<T>(Mutex<Option<Result<T, Error>>>);
-
-    impl<T> Default for Slot<T> {
-        fn default() -> Self {
-            Self(Mutex::new(None))
-        }
-    }
-
-    impl<T> Slot<T> {
-        pub(crate) fn answer(&self, result: Result<T, Error>) {
-            *self.0.lock().unwrap() = Some(result);
-        }
-
-        fn take(&self, name: &str) -> Result<T, Error> {
-            self.0
-                .lock()
-                .unwrap()
-                .take()
-                .unwrap_or_else(|| panic!("{name} was called, but the test gave it no answer"))
-        }
-    }
+    pub(crate) use billing::testing::Slot;
 
     #[derive(Debug)]
     pub(crate) struct Fake {

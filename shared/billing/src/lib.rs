@@ -38,6 +38,8 @@ pub mod secret;
 mod settlement;
 mod summary;
 mod sweep;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod webhook;
 mod withdrawal;
 
