@@ -100,6 +100,18 @@ impl std::fmt::Display for Contended {
     }
 }
 
+/// A Toss failure that ends a whole run (the sweep's preflight, the settlement check, a
+/// webhook): Toss refusing our request (or the data we sent) stops it as our fault; anything
+/// else is Toss unavailable.
+pub(crate) fn toss_failure(e: toss::Error) -> Error {
+    match e.class() {
+        toss::ErrorClass::OurFault | toss::ErrorClass::CustomerData => Error::OurFault {
+            code: e.error_code().cloned(),
+        },
+        _ => Error::TossUnavailable(e),
+    }
+}
+
 /// An error and each of its causes, outermost first, joined by `: ` (what a log line shows
 /// instead of the error's `Debug`).
 pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -568,12 +568,12 @@ impl Billing {
         };
         let attempt = self.store.attempt(&id, period, number).await?;
         Ok(
-            match attempt.map(|a| (a.status(), a.error_code().map(str::to_owned))) {
+            match attempt.as_ref().map(|a| (a.status(), a.error_code())) {
                 Some((AttemptStatus::Done, _)) => RegistrationOutcome::Subscribed {
                     subscription_id: id,
                 },
                 Some((AttemptStatus::Declined, code)) => RegistrationOutcome::Failed {
-                    code: FailureCode::toss(code.as_deref().unwrap_or("DECLINED")),
+                    code: FailureCode::toss(code.unwrap_or("DECLINED")),
                 },
                 Some((AttemptStatus::NotCharged, code)) => RegistrationOutcome::Failed {
                     // The customer's own data may be named; a refusal on our side may not.
@@ -584,7 +584,7 @@ impl Billing {
                                 &toss::ErrorCode::parse(c),
                             ) == ErrorClass::CustomerData
                         })
-                        .map_or(FailureCode::ServiceError, |c| FailureCode::toss(&c)),
+                        .map_or(FailureCode::ServiceError, FailureCode::toss),
                 },
                 Some((
                     AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Review,

@@ -25,6 +25,7 @@ use toss::{ErrorClass, PaymentStatus, Transaction, TransactionQuery};
 use tracing::{error, info, warn};
 
 use crate::engine::{Mode, Settled};
+use crate::error::toss_failure;
 use crate::{Billing, Error, Invariant};
 
 /// Rows per page of Toss's list.
@@ -429,16 +430,6 @@ impl SettlementReport {
             );
         }
         self.matched += u64::from(same);
-    }
-}
-
-/// Toss refusing us stops the check as it stops a sweep; anything else is Toss unavailable.
-pub(crate) fn toss_failure(e: toss::Error) -> Error {
-    match e.class() {
-        ErrorClass::OurFault | ErrorClass::CustomerData => Error::OurFault {
-            code: e.error_code().cloned(),
-        },
-        _ => Error::TossUnavailable(e),
     }
 }
 

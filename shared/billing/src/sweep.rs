@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use store::Due;
 
 use crate::engine::{Mode, Settled};
+use crate::error::toss_failure;
 use crate::summary::Summary;
 use crate::{Billing, Error, Invariant};
 
@@ -330,13 +331,8 @@ impl Billing {
             })?;
         match self.toss.payment_by_order_id(&probe).await {
             Ok(_) => Ok(()),
-            Err(e) => match e.class() {
-                ErrorClass::NotFound => Ok(()),
-                ErrorClass::OurFault | ErrorClass::CustomerData => Err(Error::OurFault {
-                    code: e.error_code().cloned(),
-                }),
-                _ => Err(Error::TossUnavailable(e)),
-            },
+            Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
+            Err(e) => Err(toss_failure(e)),
         }
     }
 

@@ -20,7 +20,8 @@ use toss::{ErrorClass, PaymentStatus};
 use tracing::{error, info, warn};
 
 use crate::engine::Settled;
-use crate::settlement::{Repair, our_attempt, toss_failure};
+use crate::error::toss_failure;
+use crate::settlement::{Repair, our_attempt};
 use crate::{Billing, Error};
 
 /// How long a claimed delivery is ours: billing-api's timeout, so a claim never outlives
